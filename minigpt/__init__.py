@@ -1,0 +1,1 @@
+"""A minimal GPT: typed configs and the size ladder, the model, FLOP counts, trainer, evaluator."""

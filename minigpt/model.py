@@ -1,0 +1,138 @@
+"""A pre-LayerNorm GPT (Radford et al. 2019; the layout of nanoGPT), small enough to read in one go.
+
+Attention and LayerNorm are not hard-wired: each is looked up once, at construction, in the
+`kernels` registry by the config's `attn` and `norm` strings, so the same model runs on our
+Triton kernels, on PyTorch's SDPA, or on the explicit reference, for benchmarking and teaching.
+Token and position embeddings are learned; the output layer shares the token embedding's weight.
+"""
+from __future__ import annotations
+
+import math
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+from kernels import resolve_attention, resolve_norm
+
+from .config import GPTConfig
+
+
+class LayerNorm(nn.Module):
+    """LayerNorm whose arithmetic comes from the registry (`F.layer_norm` or our Triton kernel)."""
+
+    def __init__(self, dim: int, norm_fn):
+        super().__init__()
+        self.weight = nn.Parameter(torch.ones(dim))
+        self.bias = nn.Parameter(torch.zeros(dim))
+        self.norm_fn = norm_fn
+
+    def forward(self, x):
+        return self.norm_fn(x, self.weight, self.bias, 1e-5)
+
+
+def rotary_tables(head_dim: int, max_len: int, base: float = 10000.0):
+    """cos and sin tables (max_len, head_dim/2) for rotary position embeddings (Su et al. 2021)."""
+    inv_freq = 1.0 / base ** (torch.arange(0, head_dim, 2).float() / head_dim)
+    angles = torch.outer(torch.arange(max_len).float(), inv_freq)  # (T, hs/2)
+    return angles.cos(), angles.sin()
+
+
+def apply_rotary(x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor) -> torch.Tensor:
+    """Rotate each pair (x[2i], x[2i+1]) of x (B, nh, T, hs) by position-dependent angles."""
+    x1, x2 = x[..., 0::2], x[..., 1::2]
+    out = torch.stack((x1 * cos - x2 * sin, x1 * sin + x2 * cos), dim=-1)
+    return out.flatten(-2).type_as(x)
+
+
+class CausalSelfAttention(nn.Module):
+    def __init__(self, config: GPTConfig, attn_fn):
+        super().__init__()
+        self.n_head = config.n_head
+        self.qkv = nn.Linear(config.n_embd, 3 * config.n_embd)
+        self.proj = nn.Linear(config.n_embd, config.n_embd)
+        self.attn_fn = attn_fn
+        cos, sin = rotary_tables(config.head_dim, config.block_size)
+        self.register_buffer("rotary_cos", cos, persistent=False)
+        self.register_buffer("rotary_sin", sin, persistent=False)
+
+    def forward(self, x):
+        B, T, C = x.shape
+        q, k, v = self.qkv(x).split(C, dim=2)
+        # (B, T, C) -> (B, nh, T, hs)
+        q, k, v = (t.view(B, T, self.n_head, C // self.n_head).transpose(1, 2) for t in (q, k, v))
+        cos, sin = self.rotary_cos[:T], self.rotary_sin[:T]
+        q, k = apply_rotary(q, cos, sin), apply_rotary(k, cos, sin)
+        y = self.attn_fn(q, k, v)                       # (B, nh, T, hs), causal
+        y = y.transpose(1, 2).contiguous().view(B, T, C)
+        return self.proj(y)
+
+
+class Block(nn.Module):
+    def __init__(self, config: GPTConfig, attn_fn, norm_fn):
+        super().__init__()
+        self.ln_attn = LayerNorm(config.n_embd, norm_fn)
+        self.attn = CausalSelfAttention(config, attn_fn)
+        self.ln_mlp = LayerNorm(config.n_embd, norm_fn)
+        self.mlp = nn.Sequential(
+            nn.Linear(config.n_embd, 4 * config.n_embd),
+            nn.GELU(),
+            nn.Linear(4 * config.n_embd, config.n_embd),
+        )
+
+    def forward(self, x):
+        x = x + self.attn(self.ln_attn(x))
+        return x + self.mlp(self.ln_mlp(x))
+
+
+class GPT(nn.Module):
+    def __init__(self, config: GPTConfig, device: torch.device | str = "cpu"):
+        super().__init__()
+        self.config = config
+        # resolved once; `auto` becomes a concrete name the run records
+        self.attn_impl, attn_fn = resolve_attention(config.attn, device)
+        self.norm_impl, norm_fn = resolve_norm(config.norm, device)
+        self.tok_emb = nn.Embedding(config.vocab_size, config.n_embd)
+        self.blocks = nn.ModuleList(Block(config, attn_fn, norm_fn) for _ in range(config.n_layer))
+        self.ln_final = LayerNorm(config.n_embd, norm_fn)
+        self.lm_head = nn.Linear(config.n_embd, config.vocab_size, bias=False)
+        self.lm_head.weight = self.tok_emb.weight  # weight tying (Press & Wolf 2017)
+        self.apply(self._init_weights)
+        # GPT-2's scaled init: residual projections shrink with depth so the stream's variance
+        # does not grow with the number of blocks
+        for name, p in self.named_parameters():
+            if name.endswith(("attn.proj.weight", "mlp.2.weight")):
+                nn.init.normal_(p, mean=0.0, std=0.02 / math.sqrt(2 * config.n_layer))
+        self.to(device)
+
+    @staticmethod
+    def _init_weights(module):
+        if isinstance(module, nn.Linear):
+            nn.init.normal_(module.weight, mean=0.0, std=0.02)
+            if module.bias is not None:
+                nn.init.zeros_(module.bias)
+        elif isinstance(module, nn.Embedding):
+            nn.init.normal_(module.weight, mean=0.0, std=0.02)
+
+    def forward(self, idx: torch.Tensor, targets: torch.Tensor | None = None):
+        """idx (B, T) token ids -> logits (B, T, vocab); loss if targets (-100 = ignore) given."""
+        B, T = idx.shape
+        if T > self.config.block_size:
+            raise ValueError(f"sequence of {T} tokens exceeds block_size {self.config.block_size}")
+        x = self.tok_emb(idx)                            # (B, T, C)
+        for block in self.blocks:
+            x = block(x)
+        logits = self.lm_head(self.ln_final(x))          # (B, T, vocab)
+        loss = None
+        if targets is not None:
+            loss = F.cross_entropy(logits.float().view(-1, logits.size(-1)), targets.view(-1),
+                                   ignore_index=-100)
+        return logits, loss
+
+    def optimizer_groups(self, weight_decay: float) -> list[dict]:
+        """Decay matrices only; biases, LayerNorm parameters and embeddings are not decayed."""
+        decay, no_decay = [], []
+        for name, p in self.named_parameters():
+            (decay if p.dim() >= 2 and "emb" not in name else no_decay).append(p)
+        return [{"params": decay, "weight_decay": weight_decay},
+                {"params": no_decay, "weight_decay": 0.0}]

@@ -1,0 +1,153 @@
+"""The trainer: AdamW, linear warm-up then cosine decay, gradient clipping, bf16 autocast on GPU
+(fp32 on CPU), a progress bar, TensorBoard scalars, periodic evaluation through a callback, and
+atomic, resumable checkpoints.
+
+Like minGPT's, the trainer knows nothing of GPTs or tasks: it takes a module whose forward(x, y)
+returns (logits, loss), a stream with next_batch()/state_dict()/load_state_dict(), and a callback
+for evaluation. `python -m minigpt.train` trains one model on a task mixture from the command line
+and reports tokens/s, for comparing kernels (`--attn triton` against `--attn sdpa`) on one size.
+"""
+from __future__ import annotations
+
+import math
+import os
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
+
+import torch
+from tqdm.auto import tqdm
+
+from .config import TrainConfig
+
+DIVERGED_LOSS = 1e4  # a loss above this (or NaN/inf) ends the run as diverged
+
+
+def lr_at(step: int, peak: float, cfg: TrainConfig) -> float:
+    """Linear warm-up to `peak` over warmup_steps, then cosine decay to min_lr_frac * peak."""
+    if step < cfg.warmup_steps:
+        return peak * (step + 1) / cfg.warmup_steps
+    span = max(1, cfg.steps - cfg.warmup_steps)
+    progress = min(1.0, (step - cfg.warmup_steps) / span)
+    floor = peak * cfg.min_lr_frac
+    return floor + (peak - floor) * 0.5 * (1 + math.cos(math.pi * progress))
+
+
+@dataclass
+class TrainResult:
+    status: str            # "ok" or "diverged"
+    steps: int             # optimizer steps taken
+    tokens: int            # tokens processed (every position of every context)
+    final_loss: float | None
+    wall_time_s: float     # training time, summed over resumed pieces
+    losses: list[float]
+
+
+def atomic_save(obj, path: Path) -> None:
+    """torch.save to a temporary file, then rename: a crash never leaves a torn checkpoint."""
+    path = Path(path)
+    tmp = path.with_name(path.name + ".tmp")
+    torch.save(obj, tmp)
+    os.replace(tmp, path)
+
+
+class Trainer:
+    def __init__(self, model: torch.nn.Module, stream, cfg: TrainConfig, peak_lr: float,
+                 checkpoint_path: Path | None = None, tb_dir: Path | None = None,
+                 on_eval: Callable[[int], dict[str, float]] | None = None,
+                 progress: bool = True, desc: str = "train"):
+        self.model, self.stream, self.cfg, self.peak_lr = model, stream, cfg, peak_lr
+        self.device = torch.device(cfg.device)
+        self.checkpoint_path = Path(checkpoint_path) if checkpoint_path else None
+        self.on_eval, self.progress, self.desc = on_eval, progress, desc
+        groups = model.optimizer_groups(cfg.weight_decay) if hasattr(model, "optimizer_groups") \
+            else [{"params": list(model.parameters()), "weight_decay": cfg.weight_decay}]
+        self.optimizer = torch.optim.AdamW(groups, lr=peak_lr, betas=cfg.betas,
+                                           fused=self.device.type == "cuda")
+        self.step, self.elapsed, self.losses = 0, 0.0, []
+        self.writer = None
+        if tb_dir is not None:
+            from torch.utils.tensorboard import SummaryWriter
+            self.writer = SummaryWriter(str(tb_dir))
+        if self.checkpoint_path and self.checkpoint_path.exists():
+            self._load_checkpoint()
+
+    # -- checkpoints ---------------------------------------------------------------------------
+    def save_checkpoint(self) -> None:
+        if self.checkpoint_path is None:
+            return
+        atomic_save({"model": self.model.state_dict(), "optimizer": self.optimizer.state_dict(),
+                     "stream": self.stream.state_dict(), "step": self.step,
+                     "elapsed": self.elapsed, "losses": self.losses,
+                     "torch_rng": torch.get_rng_state()}, self.checkpoint_path)
+
+    def _load_checkpoint(self) -> None:
+        state = torch.load(self.checkpoint_path, map_location=self.device, weights_only=False)
+        self.model.load_state_dict(state["model"])
+        self.optimizer.load_state_dict(state["optimizer"])
+        self.stream.load_state_dict(state["stream"])
+        self.step, self.elapsed, self.losses = state["step"], state["elapsed"], state["losses"]
+        torch.set_rng_state(state["torch_rng"])
+
+    # -- the loop ------------------------------------------------------------------------------
+    def _train_step(self) -> float:
+        x, y = self.stream.next_batch()
+        x, y = x.to(self.device, non_blocking=True), y.to(self.device, non_blocking=True)
+        lr = lr_at(self.step, self.peak_lr, self.cfg)
+        for group in self.optimizer.param_groups:
+            group["lr"] = lr
+        autocast = (torch.autocast("cuda", dtype=torch.bfloat16) if self.device.type == "cuda"
+                    else torch.autocast("cpu", enabled=False))
+        with autocast:
+            _, loss = self.model(x, y)
+        self.optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        if self.cfg.grad_clip > 0:
+            torch.nn.utils.clip_grad_norm_(self.model.parameters(), self.cfg.grad_clip)
+        self.optimizer.step()
+        return loss.item()
+
+    def _log(self, scalars: dict[str, float]) -> None:
+        if self.writer is not None:
+            for key, value in scalars.items():
+                self.writer.add_scalar(key, value, self.step)
+
+    def run(self) -> TrainResult:
+        cfg = self.cfg
+        tokens_per_step = cfg.batch_size * cfg.seq_len
+        self.model.train()
+        bar = tqdm(total=cfg.steps, initial=self.step, desc=self.desc, disable=not self.progress,
+                   leave=False, dynamic_ncols=True)
+        status, loss, window_start, window_steps = "ok", None, time.perf_counter(), 0
+        while self.step < cfg.steps:
+            t0 = time.perf_counter()
+            loss = self._train_step()
+            self.elapsed += time.perf_counter() - t0
+            self.step += 1
+            window_steps += 1
+            self.losses.append(loss)
+            if not math.isfinite(loss) or loss > DIVERGED_LOSS:
+                status = "diverged"
+                break
+            bar.update(1)
+            if self.step % 10 == 0 or self.step == cfg.steps:
+                rate = window_steps * tokens_per_step / max(1e-9, time.perf_counter() - window_start)
+                window_start, window_steps = time.perf_counter(), 0
+                bar.set_postfix(loss=f"{loss:.3f}", tok_s=f"{rate:,.0f}")
+                self._log({"train/loss": loss, "train/lr": lr_at(self.step - 1, self.peak_lr, cfg),
+                           "train/tokens_per_s": rate})
+            if self.on_eval and cfg.eval_every and self.step % cfg.eval_every == 0 \
+                    and self.step < cfg.steps:
+                self._log(self.on_eval(self.step))
+            if cfg.checkpoint_every and self.step % cfg.checkpoint_every == 0:
+                self.save_checkpoint()
+        bar.close()
+        if self.writer is not None:
+            self.writer.flush()
+        return TrainResult(status, self.step, self.step * tokens_per_step, loss, self.elapsed,
+                           self.losses)
+
+    def close(self) -> None:
+        if self.writer is not None:
+            self.writer.close()

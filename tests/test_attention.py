@@ -1,0 +1,151 @@
+"""Tests for the Triton causal FlashAttention (kernels/attention.py) against the float64 reference.
+
+Output and every gradient (dq, dk, dv) are compared under one shared random upstream gradient, on
+fresh random inputs, across awkward sequence lengths (1, 17, 77; 1000 on GPU), head dims (40, 64,
+80, 96, 128) and batch x heads. fp32/fp16 run on CPU through Triton's interpreter
+(tests/conftest.py sets TRITON_INTERPRET=1), so the matrix there is a hand-picked set of combos;
+bf16 and long sequences need a GPU.
+"""
+import pytest
+import torch
+import triton
+
+import kernels.attention as attention_module
+from kernels.attention import attention, attention_bwd, attention_fwd
+from kernels.reference import attention_reference
+
+DEVICE = "cuda" if torch.cuda.is_available() else "cpu"
+gpu = pytest.mark.gpu
+needs_cuda = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+
+# max |ours - reference| / max(max |reference|, 1). fp32 must be IEEE-exact up to fp32 rounding
+# (TF32 would land near 1e-3); 16-bit types are bounded by rounding P and the outputs to storage
+REL_TOL = {torch.float32: 1e-5, torch.float16: 1e-2, torch.bfloat16: 3e-2}
+
+# (B, H, N, D, dtype): awkward lengths and head dims, one and several batch x heads
+CPU_CASES = [
+    (1, 1, 1, 64, torch.float32),
+    (2, 3, 17, 40, torch.float32),
+    (1, 2, 77, 80, torch.float32),
+    (2, 1, 77, 128, torch.float32),
+    (1, 1, 33, 96, torch.float32),
+    (1, 1, 1, 40, torch.float16),
+    (2, 2, 17, 64, torch.float16),
+    (1, 1, 77, 128, torch.float16),
+]
+GPU_CASES = [(b, h, n, d, dt) for dt in (torch.bfloat16, torch.float16)
+             for (b, h, n, d) in [(1, 1, 1, 64), (2, 3, 17, 40), (2, 2, 77, 80), (1, 4, 1000, 64),
+                                  (2, 2, 1000, 128), (1, 2, 1000, 96), (4, 8, 256, 128)]]
+GPU_CASES += [(1, 2, 1000, 64, torch.float32), (1, 1, 1000, 128, torch.float32)]
+
+
+def rel_err(ours: torch.Tensor, ref: torch.Tensor) -> float:
+    return ((ours.double() - ref).abs().max() / ref.abs().max().clamp_min(1.0)).item()
+
+
+def make_inputs(shape, dtype, seed=0):
+    """Fresh random q, k, v in `dtype`, float64 leaf copies of the same values, and an upstream grad."""
+    gen = torch.Generator().manual_seed(seed)
+    ours = [torch.randn(shape, generator=gen).to(DEVICE, dtype).requires_grad_() for _ in range(3)]
+    refs = [t.detach().double().requires_grad_() for t in ours]
+    upstream = torch.randn(shape, generator=gen).to(DEVICE, dtype)
+    return ours, refs, upstream
+
+
+def check_against_reference(ours, refs, upstream, scale=None):
+    dtype = ours[0].dtype
+    out = attention(*ours, scale=scale)
+    out_ref = attention_reference(*refs, scale=scale)
+    out.backward(upstream)
+    out_ref.backward(upstream.double())
+    tol = REL_TOL[dtype]
+    assert out.dtype == dtype and out.shape == out_ref.shape
+    assert rel_err(out, out_ref) < tol, "output"
+    for name, mine, ref in zip(("dq", "dk", "dv"), ours, refs):
+        assert mine.grad.dtype == dtype, name
+        assert rel_err(mine.grad, ref.grad) < tol, name
+
+
+@pytest.mark.parametrize("batch,heads,seq_len,head_dim,dtype", CPU_CASES)
+def test_matches_reference(batch, heads, seq_len, head_dim, dtype):
+    check_against_reference(*make_inputs((batch, heads, seq_len, head_dim), dtype))
+
+
+@gpu
+@needs_cuda
+@pytest.mark.parametrize("batch,heads,seq_len,head_dim,dtype", GPU_CASES)
+def test_matches_reference_gpu(batch, heads, seq_len, head_dim, dtype):
+    check_against_reference(*make_inputs((batch, heads, seq_len, head_dim), dtype))
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="the GPU runs its own autotuned block shapes")
+@pytest.mark.parametrize("block_m,block_n", [(32, 16), (16, 32)])
+def test_unequal_block_shapes(monkeypatch, block_m, block_n):
+    """The GPU configs pair unequal query and key blocks; the causal loop bounds must hold for them.
+    The interpreter normally runs 16 x 16, so force other shapes onto every tuned kernel here."""
+    config = [triton.Config({"BLOCK_M": block_m, "BLOCK_N": block_n}, num_warps=1, num_stages=1)]
+    for kernel in ("_attn_fwd_kernel", "_attn_bwd_dkdv_kernel", "_attn_bwd_dq_kernel"):
+        monkeypatch.setattr(getattr(attention_module, kernel), "configs", config)
+    check_against_reference(*make_inputs((1, 2, 75, 40), torch.float32, seed=6))
+
+
+def test_custom_scale():
+    check_against_reference(*make_inputs((1, 2, 19, 32), torch.float32, seed=3), scale=0.3)
+
+
+def test_non_contiguous_inputs():
+    """q from a transposed (B, N, H, D) tensor, k and v sliced out of one packed qkv tensor."""
+    gen = torch.Generator().manual_seed(2)
+    batch, seq_len, heads, head_dim = 2, 21, 2, 48
+    q = torch.randn(batch, seq_len, heads, head_dim, generator=gen).to(DEVICE).transpose(1, 2)
+    packed = torch.randn(batch, seq_len, 2, heads, head_dim, generator=gen).to(DEVICE)
+    k, v = packed[:, :, 0].transpose(1, 2), packed[:, :, 1].transpose(1, 2)
+    assert not (q.is_contiguous() or k.is_contiguous() or v.is_contiguous())
+    ours = [t.requires_grad_() for t in (q, k, v)]
+    refs = [t.detach().double().requires_grad_() for t in ours]
+    upstream = torch.randn(batch, seq_len, heads, head_dim, generator=gen).to(DEVICE).transpose(1, 2)
+    check_against_reference(ours, refs, upstream)
+
+
+@pytest.mark.parametrize("shape", [(1, 2, 17, 40), (2, 1, 1, 64)])
+def test_every_output_element_written(shape):
+    """Launchers write into NaN-filled buffers; any element left unwritten stays NaN."""
+    (q, k, v), refs, upstream = make_inputs(shape, torch.float32, seed=4)
+    q, k, v = q.detach(), k.detach(), v.detach()
+    nan = lambda: torch.full_like(q, float("nan"))  # noqa: E731
+    out, lse = attention_fwd(q, k, v, out=nan())
+    grads = attention_bwd(upstream, q, k, v, out, lse, dq=nan(), dk=nan(), dv=nan())
+    out_ref = attention_reference(*refs)
+    out_ref.backward(upstream.double())
+    for name, mine, ref in zip(("out", "dq", "dk", "dv"), (out, *grads),
+                               (out_ref.detach(), *(r.grad for r in refs))):
+        assert torch.isfinite(mine).all(), name
+        assert rel_err(mine, ref) < REL_TOL[torch.float32], name
+    assert lse.dtype == torch.float32 and torch.isfinite(lse).all()
+
+
+def test_backward_is_deterministic():
+    (q, k, v), _, upstream = make_inputs((1, 2, 40, 32), torch.float32, seed=5)
+    out, lse = attention_fwd(q.detach(), k.detach(), v.detach())
+    first = attention_bwd(upstream, q, k, v, out, lse)
+    second = attention_bwd(upstream, q, k, v, out, lse)
+    for a, b in zip(first, second):
+        assert torch.equal(a, b)
+
+
+def test_bad_inputs_raise():
+    q = torch.randn(1, 2, 8, 32, device=DEVICE)
+    bad_calls = [
+        (q[0], q[0], q[0]),                                   # 3-D
+        (q, q[:, :1], q),                                     # mismatched shapes
+        (q, q.half(), q),                                     # mismatched dtypes
+        (q.long(), q.long(), q.long()),                       # unsupported dtype
+        (torch.randn(1, 1, 4, 8), ) * 3,                      # head dim below 16
+        (torch.randn(1, 1, 4, 160), ) * 3,                    # head dim above 128
+    ]
+    for args in bad_calls:
+        with pytest.raises(ValueError):
+            attention(*args)
+    if torch.cuda.is_available():
+        with pytest.raises(ValueError):
+            attention(q, q.cpu(), q)

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import math
 import os
+import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,6 +23,10 @@ from tqdm.auto import tqdm
 from .config import TrainConfig
 
 DIVERGED_LOSS = 1e4  # a loss above this (or NaN/inf) ends the run as diverged
+
+# Set by a signal handler (see sweeps.run): the trainer finishes the step in flight, saves a
+# checkpoint and raises KeyboardInterrupt, so an interrupted run never saves a half-applied update.
+STOP_REQUESTED = threading.Event()
 
 
 def lr_at(step: int, peak: float, cfg: TrainConfig) -> float:
@@ -121,6 +126,10 @@ class Trainer:
                    leave=False, dynamic_ncols=True)
         status, loss, window_start, window_steps = "ok", None, time.perf_counter(), 0
         while self.step < cfg.steps:
+            if STOP_REQUESTED.is_set():
+                bar.close()
+                self.save_checkpoint()
+                raise KeyboardInterrupt(f"stopped at step {self.step}, checkpoint saved")
             t0 = time.perf_counter()
             loss = self._train_step()
             self.elapsed += time.perf_counter() - t0
@@ -151,3 +160,55 @@ class Trainer:
     def close(self) -> None:
         if self.writer is not None:
             self.writer.close()
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Train one model on a task mixture; print tokens/s and the four metrics per task."""
+    import argparse
+    import sys
+
+    from data_gen import TASK_NAME_HELP, TrainStream, make_task
+    from kernels import ATTENTION_CHOICES, NORM_CHOICES
+
+    from .config import SIZES, GPTConfig
+    from .evaluate import evaluate_examples
+    from .model import GPT
+
+    parser = argparse.ArgumentParser(prog="python -m minigpt.train", description=main.__doc__,
+                                     epilog=TASK_NAME_HELP)
+    parser.add_argument("--size", default="200k", choices=list(SIZES))
+    parser.add_argument("--tasks", default="add2,add3-rev", help="comma-separated task names")
+    parser.add_argument("--steps", type=int, default=300)
+    parser.add_argument("--batch-size", type=int, default=32)
+    parser.add_argument("--seq-len", type=int, default=64)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N")
+    parser.add_argument("--attn", choices=ATTENTION_CHOICES, default="auto")
+    parser.add_argument("--norm", choices=NORM_CHOICES, default="auto")
+    args = parser.parse_args(argv)
+    device = ("cuda" if torch.cuda.is_available() else "cpu") if args.device == "auto" else args.device
+    try:
+        tasks = [make_task(name) for name in args.tasks.split(",")]
+        cfg = TrainConfig(steps=args.steps, batch_size=args.batch_size, seq_len=args.seq_len,
+                          warmup_steps=min(100, max(1, args.steps // 10)), seed=args.seed,
+                          device=device)
+        torch.manual_seed(args.seed)
+        model = GPT(GPTConfig.from_size(args.size, block_size=args.seq_len, attn=args.attn,
+                                        norm=args.norm), device)
+        stream = TrainStream(tasks, cfg.batch_size, cfg.seq_len, args.seed)
+    except (ValueError, RuntimeError) as exc:
+        parser.error(str(exc))
+    print(f"size {args.size} on {device}: attention {model.attn_impl}, norm {model.norm_impl}",
+          file=sys.stderr)
+    result = Trainer(model, stream, cfg, cfg.lr_for(model.config.n_embd)).run()
+    print(f"status {result.status}, final loss {result.final_loss:.4f}, "
+          f"{result.tokens / result.wall_time_s:,.0f} tokens/s over {result.steps} steps "
+          f"({result.wall_time_s:.1f}s)")
+    for task in tasks:
+        metrics = evaluate_examples(model, task.eval_set(), device)
+        print(f"  {task.name}: " + ", ".join(f"{k} {v:.3f}" for k, v in metrics.items()))
+    return 0 if result.status == "ok" else 1
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

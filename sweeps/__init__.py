@@ -1,0 +1,1 @@
+"""Scale sweeps: named sweep specs, the crash-safe runner, emergence analysis and reports."""

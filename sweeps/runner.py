@@ -1,0 +1,150 @@
+"""Runs a sweep: one model per (size, seed), trained on the task mixture, evaluated on every task.
+
+The run folder holds everything a report needs and survives a crash at any moment:
+
+    config.json     the resolved sweep config (a resumed run must match it)
+    results.jsonl   one row per (task, size, seed); a unit's rows are written in one atomic replace
+    curves.jsonl    evaluations during training, one row per (task, size, seed, step)
+    tb/<size>-s<seed>/   TensorBoard scalars
+    ckpt/<size>-s<seed>.pt   the checkpoint of an unfinished unit (deleted once its rows exist)
+
+Started again on the same folder, the runner skips units whose rows exist, continues an unfinished
+unit from its checkpoint, and never writes a row twice.
+"""
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import asdict, replace
+from pathlib import Path
+from typing import Callable
+
+import torch
+
+from data_gen import TrainStream, make_task
+from minigpt.config import GPTConfig
+from minigpt.evaluate import METRIC_NAMES, chance_levels, evaluate_examples
+from minigpt.flops import count_params, training_flops
+from minigpt.model import GPT
+from minigpt.train import Trainer
+
+from .results import append_jsonl_atomic, read_jsonl, write_text_atomic
+from .specs import SweepConfig
+
+
+def config_record(cfg: SweepConfig, device: str) -> dict:
+    record = asdict(cfg)
+    record["device_type"] = torch.device(device).type
+    return json.loads(json.dumps(record))  # tuples -> lists, as they read back from disk
+
+
+def prepare_run_dir(cfg: SweepConfig, run_dir: Path, device: str) -> bool:
+    """Write config.json, or check it matches on resume. True if the folder held a run already."""
+    run_dir = Path(run_dir)
+    path = run_dir / "config.json"
+    record = config_record(cfg, device)
+    if path.exists():
+        old = json.loads(path.read_text())
+        differing = sorted(k for k in set(old) | set(record) if old.get(k) != record.get(k))
+        if differing:
+            raise ValueError(f"{run_dir} holds a run with a different config (keys differ: "
+                             f"{', '.join(differing)}); resume with the same flags or choose "
+                             f"another --out")
+        return True
+    if run_dir.exists() and any(run_dir.iterdir()):
+        raise ValueError(f"{run_dir} exists, is not empty and holds no config.json: refusing to "
+                         f"write a run into it")
+    write_text_atomic(path, json.dumps(record, indent=2, sort_keys=True) + "\n")
+    return False
+
+
+def _row(cfg: SweepConfig, task, size: str, seed: int, model: GPT, result, metrics, device) -> dict:
+    counts = count_params(model.config)
+    return {
+        "sweep": cfg.name, "task_set": cfg.task_set, "task": task.name, "size": size, "seed": seed,
+        "params": counts["non_embedding"], "params_total": counts["total"],
+        "flops": training_flops(model.config, result.tokens, cfg.train.seq_len),
+        "tokens": result.tokens, "steps": result.steps, "wall_time_s": round(result.wall_time_s, 3),
+        **{name: (metrics[name] if metrics else None) for name in METRIC_NAMES},
+        "answer_len": task.answer_len, "chance": chance_levels(task.answer_len),
+        "status": result.status, "final_loss": result.final_loss,
+        "n_layer": model.config.n_layer, "n_head": model.config.n_head,
+        "n_embd": model.config.n_embd, "attn": model.attn_impl, "norm": model.norm_impl,
+        "device": torch.device(device).type,
+    }
+
+
+def train_unit(cfg: SweepConfig, size: str, seed: int, run_dir: Path, device: str,
+               progress: bool = True, log: Callable[[str], None] = print) -> list[dict]:
+    """Train and evaluate one (size, seed); returns its result rows (one per task)."""
+    tasks = [make_task(name, eval_size=cfg.eval_size) for name in cfg.tasks]
+    curve_sets = {t.name: t.eval_set()[: cfg.curve_eval_size] for t in tasks}
+    unit = f"{size}-s{seed}"
+    curves_path = run_dir / "curves.jsonl"
+    seen = {(r["size"], r["seed"], r["task"], r["step"]) for r in read_jsonl(curves_path)}
+
+    torch.manual_seed(seed)
+    model = GPT(GPTConfig.from_size(size, block_size=cfg.train.seq_len, attn=cfg.attn,
+                                    norm=cfg.norm), device)
+    train_cfg = replace(cfg.train, seed=seed, device=device,
+                        checkpoint_every=cfg.train.checkpoint_every or max(1, cfg.train.steps // 10))
+    stream = TrainStream(tasks, train_cfg.batch_size, train_cfg.seq_len, seed)
+
+    def record_curve(step: int, metrics_by_task: dict[str, dict], loss: float | None) -> dict:
+        tokens = step * train_cfg.batch_size * train_cfg.seq_len
+        rows = [{"task_set": cfg.task_set, "task": name, "size": size, "seed": seed, "step": step,
+                 "tokens": tokens, "flops": training_flops(model.config, tokens, train_cfg.seq_len),
+                 **metrics, "train_loss": loss}
+                for name, metrics in metrics_by_task.items()
+                if (size, seed, name, step) not in seen]
+        if rows:  # a resumed unit replays steps it had evaluated: those rows exist already
+            append_jsonl_atomic(curves_path, rows)
+            seen.update((size, seed, r["task"], step) for r in rows)
+        return {f"eval/{name}/{k}": v for name, m in metrics_by_task.items() for k, v in m.items()}
+
+    def on_eval(step: int) -> dict:
+        metrics = {name: evaluate_examples(model, examples, device)
+                   for name, examples in curve_sets.items()}
+        return record_curve(step, metrics, trainer.losses[-1] if trainer.losses else None)
+
+    ckpt = run_dir / "ckpt" / f"{unit}.pt"
+    ckpt.parent.mkdir(parents=True, exist_ok=True)
+    trainer = Trainer(model, stream, train_cfg, train_cfg.lr_for(model.config.n_embd),
+                      checkpoint_path=ckpt, tb_dir=run_dir / "tb" / unit, on_eval=on_eval,
+                      progress=progress, desc=f"{size} seed {seed}")
+    if trainer.step:
+        log(f"  resuming {unit} from its checkpoint at step {trainer.step}")
+    result = trainer.run()
+    metrics_by_task = {}
+    if result.status == "ok":
+        metrics_by_task = {t.name: evaluate_examples(model, t.eval_set(), device) for t in tasks}
+        trainer._log(record_curve(result.steps, metrics_by_task, result.final_loss))
+    trainer.close()
+    return [_row(cfg, t, size, seed, model, result, metrics_by_task.get(t.name), device)
+            for t in tasks]
+
+
+def run_sweep(cfg: SweepConfig, run_dir: Path, device: str, shard: tuple[int, int] = (0, 1),
+              progress: bool = True, log: Callable[[str], None] = print) -> list[dict]:
+    """Run every unit of this shard not already in results.jsonl; returns all rows of the run."""
+    run_dir = Path(run_dir)
+    resumed = prepare_run_dir(cfg, run_dir, device)
+    results_path = run_dir / "results.jsonl"
+    index, count = shard
+    units = cfg.units()[index::count]
+    done = {(r["size"], r["seed"]) for r in read_jsonl(results_path)}
+    todo = [u for u in units if u not in done]
+    if resumed:
+        log(f"resuming {run_dir}: {len(units) - len(todo)} of {len(units)} runs already finished")
+    for number, (size, seed) in enumerate(todo, 1):
+        log(f"[{number}/{len(todo)}] size {size}, seed {seed}")
+        started = time.perf_counter()
+        rows = train_unit(cfg, size, seed, run_dir, device, progress=progress, log=log)
+        append_jsonl_atomic(results_path, rows)
+        ckpt = run_dir / "ckpt" / f"{size}-s{seed}.pt"
+        if not cfg.keep_checkpoints and ckpt.exists():
+            ckpt.unlink()
+        summary = ", ".join(f"{r['task']} {r['exact_match']:.0%}" if r["status"] == "ok"
+                            else f"{r['task']} diverged" for r in rows)
+        log(f"      done in {time.perf_counter() - started:.0f}s: exact match {summary}")
+    return read_jsonl(results_path)

@@ -1,0 +1,127 @@
+"""The sweep CLI end to end: a tiny sweep, its files, bad input, and crash-safe resumption."""
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from sweeps.results import read_jsonl
+
+ROOT = Path(__file__).resolve().parents[1]
+METRICS = ("exact_match", "per_digit_acc", "edit_distance", "answer_logprob")
+
+
+def run_cli(*args, timeout=300):
+    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    env.pop("TRITON_INTERPRET", None)
+    return subprocess.run([sys.executable, "-m", "sweeps.run", *args], cwd=ROOT, env=env,
+                          capture_output=True, text=True, timeout=timeout)
+
+
+def _comparable(rows):
+    """Result rows without the fields that measure time, sorted by their key."""
+    return sorted(({k: v for k, v in r.items() if k != "wall_time_s"} for r in rows),
+                  key=lambda r: (r["size"], r["seed"], r["task"]))
+
+
+@pytest.fixture(scope="module")
+def tiny_run(tmp_path_factory):
+    out = tmp_path_factory.mktemp("sweep") / "run"
+    proc = run_cli("tiny", "--out", str(out), "--no-progress")
+    assert proc.returncode == 0, proc.stderr
+    return out, proc
+
+
+def test_tiny_sweep_writes_results_curves_config_and_tables(tiny_run):
+    out, proc = tiny_run
+    rows = read_jsonl(out / "results.jsonl")
+    assert {(r["task"], r["size"], r["seed"]) for r in rows} == {
+        (t, s, 0) for t in ("add2", "mod7-add") for s in ("25k", "50k")}
+    for r in rows:
+        assert r["status"] == "ok" and r["steps"] == 30 and r["tokens"] == 30 * 8 * 32
+        assert r["params"] < r["params_total"] and r["flops"] > 6 * r["params"] * r["tokens"]
+        assert 0 <= r["exact_match"] <= r["per_digit_acc"] <= 1 and r["answer_logprob"] < 0
+    config = json.loads((out / "config.json").read_text())
+    assert config["name"] == "tiny" and config["sizes"] == ["25k", "50k"]
+    curve_steps = {r["step"] for r in read_jsonl(out / "curves.jsonl")}
+    assert curve_steps == {10, 20, 30}
+    assert (out / "tb" / "25k-s0").is_dir() and not list((out / "ckpt").glob("*.pt"))
+    assert "No GPU in use: running the CPU ladder" in proc.stdout
+    assert "task add2" in proc.stdout and "first size with exact match > 50%" in proc.stdout
+    assert (out / "report" / "report.md").exists()
+
+
+def test_rerun_on_a_finished_folder_does_no_work(tiny_run):
+    out, _ = tiny_run
+    before = (out / "results.jsonl").read_text()
+    proc = run_cli("tiny", "--out", str(out), "--no-progress", "--no-report")
+    assert proc.returncode == 0, proc.stderr
+    assert "4 of 4 runs already finished" in proc.stdout or "2 of 2 runs already finished" in proc.stdout
+    assert (out / "results.jsonl").read_text() == before
+
+
+@pytest.mark.parametrize("kill", [signal.SIGKILL, signal.SIGTERM])
+def test_killed_sweep_resumes_to_the_same_rows(tiny_run, tmp_path, kill):
+    reference = _comparable(read_jsonl(tiny_run[0] / "results.jsonl"))
+    out = tmp_path / "run"
+    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    env.pop("TRITON_INTERPRET", None)
+    proc = subprocess.Popen([sys.executable, "-m", "sweeps.run", "tiny", "--out", str(out),
+                             "--no-progress", "--no-report"], cwd=ROOT, env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.time() + 120
+    # wait until the second unit has a checkpoint: the first is finished, the second half-way
+    while not (out / "ckpt" / "50k-s0.pt").exists() and time.time() < deadline:
+        time.sleep(0.05)
+    proc.send_signal(kill)
+    proc.communicate(timeout=60)
+    assert proc.returncode != 0
+    partial = read_jsonl(out / "results.jsonl")
+    assert {r["size"] for r in partial} <= {"25k"}
+    resumed = run_cli("tiny", "--out", str(out), "--no-progress", "--no-report")
+    assert resumed.returncode == 0, resumed.stderr
+    rows = read_jsonl(out / "results.jsonl")
+    assert _comparable(rows) == reference  # same rows, none torn, none twice
+    curves = read_jsonl(out / "curves.jsonl")
+    keys = [(r["task"], r["size"], r["seed"], r["step"]) for r in curves]
+    assert len(keys) == len(set(keys)) == len(read_jsonl(tiny_run[0] / "curves.jsonl"))
+
+
+@pytest.mark.parametrize("args, message", [
+    (["nosuch"], ("invalid choice: 'nosuch'", "arithmetic", "tiny")),
+    (["tiny", "--sizes", "25k,7m"], "unknown size 7m; valid: 25k, 50k"),
+    (["tiny", "--tasks", "add2,div3"], "unknown task 'div3'"),
+    (["tiny", "--frobnicate"], "unrecognized arguments: --frobnicate"),
+    (["tiny", "--seeds", "a,b"], "expected comma-separated integers"),
+    (["tiny", "--shard", "2/2"], "need 0 <= i < n"),
+    (["tiny", "--device", "tpu"], "valid: auto, cpu, cuda, cuda:N"),
+    (["tiny", "--attn", "flash"], ("invalid choice: 'flash'", "sdpa", "reference")),
+    (["tiny", "--attn", "triton"], "--attn triton cannot run here"),
+    (["tiny", "--steps", "0"], "steps must be a positive integer"),
+])
+def test_bad_input_exits_2_and_names_the_valid_choices(args, message, tmp_path):
+    proc = run_cli(*args, "--out", str(tmp_path / "never"))
+    assert proc.returncode == 2
+    for part in (message,) if isinstance(message, str) else message:
+        assert part in proc.stderr
+    assert not (tmp_path / "never").exists()
+
+
+def test_resuming_with_different_flags_is_refused_and_leaves_results_alone(tiny_run):
+    out, _ = tiny_run
+    before = (out / "results.jsonl").read_text()
+    proc = run_cli("tiny", "--out", str(out), "--steps", "31", "--no-report")
+    assert proc.returncode == 2 and "different config" in proc.stderr
+    assert (out / "results.jsonl").read_text() == before
+
+
+def test_help_answers():
+    proc = run_cli("--help")
+    assert proc.returncode == 0
+    for flag in ("--sizes", "--tasks", "--seeds", "--steps", "--tokens", "--out", "--device",
+                 "--attn", "--norm", "--shard"):
+        assert flag in proc.stdout

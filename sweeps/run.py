@@ -136,6 +136,7 @@ def main(argv: list[str] | None = None) -> int:
     device = resolve_device(parser, args.device)
     device_type = torch.device(device).type
     cfg = apply_flags(parser, args, SWEEPS[args.sweep](device_type))
+    cfg = replace(cfg, train=replace(cfg.train, device=device))
     shard = parse_shard(parser, args.shard)
     try:  # the model resolves kernels; a bad explicit choice should fail before any training
         from kernels import resolve_attention, resolve_norm

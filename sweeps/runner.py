@@ -32,17 +32,20 @@ from .results import append_jsonl_atomic, read_jsonl, write_text_atomic
 from .specs import SweepConfig
 
 
-def config_record(cfg: SweepConfig, device: str) -> dict:
+def config_record(cfg: SweepConfig, device: str, shard: tuple[int, int] = (0, 1)) -> dict:
     record = asdict(cfg)
     record["device_type"] = torch.device(device).type
+    if shard != (0, 1):
+        record["shard"] = f"{shard[0]}/{shard[1]}"  # a part of a sweep; sweeps.merge joins parts
     return json.loads(json.dumps(record))  # tuples -> lists, as they read back from disk
 
 
-def prepare_run_dir(cfg: SweepConfig, run_dir: Path, device: str) -> bool:
+def prepare_run_dir(cfg: SweepConfig, run_dir: Path, device: str,
+                    shard: tuple[int, int] = (0, 1)) -> bool:
     """Write config.json, or check it matches on resume. True if the folder held a run already."""
     run_dir = Path(run_dir)
     path = run_dir / "config.json"
-    record = config_record(cfg, device)
+    record = config_record(cfg, device, shard)
     if path.exists():
         old = json.loads(path.read_text())
         differing = sorted(k for k in set(old) | set(record) if old.get(k) != record.get(k))
@@ -128,7 +131,7 @@ def run_sweep(cfg: SweepConfig, run_dir: Path, device: str, shard: tuple[int, in
               progress: bool = True, log: Callable[[str], None] = print) -> list[dict]:
     """Run every unit of this shard not already in results.jsonl; returns all rows of the run."""
     run_dir = Path(run_dir)
-    resumed = prepare_run_dir(cfg, run_dir, device)
+    resumed = prepare_run_dir(cfg, run_dir, device, shard)
     results_path = run_dir / "results.jsonl"
     index, count = shard
     units = cfg.units()[index::count]

@@ -1,0 +1,167 @@
+"""Tests for sweeps.report and sweeps.merge on a synthetic run folder written by hand.
+
+The folder mimics what the runner writes: config.json, results.jsonl (one row per task, size,
+seed; one diverged), curves.jsonl and a tb/ subfolder. "add" steps between sizes s2 and s3 in
+every metric; "mul" rises steadily, so the report should call one emergent and the other gradual.
+"""
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from sweeps import merge
+from sweeps.emergence import analyse, emergence_table, load_results
+from sweeps.report import build_report, format_table
+
+ROOT = Path(__file__).resolve().parents[1]
+SIZES = [f"s{i}" for i in range(6)]
+PARAMS = {s: int(10 ** (4 + 0.6 * i)) for i, s in enumerate(SIZES)}
+SEEDS = [0, 1]
+CHANCE = {"exact_match": 0.0, "per_digit_acc": 0.1, "edit_distance": 5.0, "answer_logprob": -12.0}
+
+
+def _scores(task: str, i: int, seed: int) -> float:
+    """A fraction-of-perfect q for each task: a step for add, a straight line in log-x for mul."""
+    if task == "add":
+        return 0.01 * seed if i < 3 else 0.97 + 0.01 * seed
+    return i / (len(SIZES) - 1) * 0.9 + 0.02 * seed
+
+
+def _row(task: str, i: int, seed: int) -> dict:
+    size, q = SIZES[i], _scores(task, i, seed)
+    row = {"sweep": "demo", "task_set": "arith", "task": task, "size": size, "seed": seed,
+           "params": PARAMS[size], "params_total": PARAMS[size] + 5000,
+           "flops": 6.0 * PARAMS[size] * 1e7, "tokens": 10 ** 7, "steps": 100, "wall_time_s": 1.5,
+           "exact_match": q, "per_digit_acc": 0.1 + 0.9 * q, "edit_distance": 5.0 * (1 - q),
+           "answer_logprob": -12.0 * (1 - q), "answer_len": 5, "chance": CHANCE, "status": "ok",
+           "final_loss": 1.0 - q, "n_layer": 1 + i, "n_head": 2, "n_embd": 32 * (1 + i),
+           "attn": "sdpa", "norm": "torch", "device": "cpu"}
+    if task == "mul" and size == "s1" and seed == 1:
+        row.update(status="diverged", final_loss=None,
+                   **{m: None for m in ("exact_match", "per_digit_acc", "edit_distance",
+                                        "answer_logprob")})
+    return row
+
+
+def _write_jsonl(path: Path, rows) -> None:
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows))
+
+
+def make_run(root: Path, sizes=SIZES, shard=None) -> Path:
+    root.mkdir(parents=True, exist_ok=True)
+    cfg = {"sweep": "demo", "task_set": "arith", "tasks": ["add", "mul"], "sizes": list(sizes),
+           "seeds": SEEDS, "device_type": "cpu",
+           "train": {"lr_base": 1e-3, "batch_size": 64, "steps": 100}}
+    if shard is not None:
+        cfg["shard"] = shard
+    (root / "config.json").write_text(json.dumps(cfg))
+    idx = [SIZES.index(s) for s in sizes]
+    _write_jsonl(root / "results.jsonl",
+                 [_row(t, i, s) for t in ("add", "mul") for i in idx for s in SEEDS])
+    curves = [{"task_set": "arith", "task": t, "size": SIZES[i], "seed": s, "step": step,
+               "tokens": step * 640, "flops": step * 1e6, "exact_match": _scores(t, i, s) * f,
+               "per_digit_acc": 0.1 + 0.9 * _scores(t, i, s) * f, "edit_distance": 1.0,
+               "answer_logprob": -1.0, "train_loss": 1.0}
+              for t in ("add", "mul") for i in idx for s in SEEDS
+              for step, f in ((0, 0.0), (50, 0.5), (100, 1.0))]
+    _write_jsonl(root / "curves.jsonl", curves)
+    tb = root / "tb" / f"part_{sizes[0]}"
+    tb.mkdir(parents=True, exist_ok=True)
+    (tb / "events.out.tfevents.fake").write_bytes(b"x")
+    return root
+
+
+def test_build_report_writes_everything(tmp_path):
+    run = make_run(tmp_path / "run")
+    out = build_report(run)
+    for task in ("add", "mul"):
+        assert (out / f"{task}_scale.png").stat().st_size > 10_000
+        assert (out / f"{task}_training.png").stat().st_size > 5_000
+    md = (out / "report.md").read_text()
+    assert "add_scale.png" in md and "mul / s1 / seed 1" in md  # figure link; diverged run listed
+    assert "Schaeffer" in md and "sharp in all" in md
+    table = (out / "emergence_table.md").read_text()
+    assert "| add |" in table and "emergent" in table and "gradual" in table
+    analysis = json.loads((out / "emergence.json").read_text())
+    add = analysis["tasks"]["add"]["metrics"]["exact_match"]
+    assert PARAMS["s2"] < add["emergent_params"] < PARAMS["s3"]
+    assert analysis["tasks"]["mul"]["metrics"]["exact_match"]["emergent_params"] is None
+    assert list((run / "tb" / "hparams").iterdir())  # TensorBoard hparams written
+    assert format_table(run) == table.strip()  # the runner's call: format_table(RUN_DIR)
+
+
+def test_cli_rebuilds_and_rejects_bad_input(tmp_path):
+    run = make_run(tmp_path / "run")
+    cmd = [sys.executable, "-m", "sweeps.report"]
+    res = subprocess.run(cmd + [str(run), "--threshold", "0.3"], cwd=ROOT, capture_output=True,
+                         text=True, timeout=120)
+    assert res.returncode == 0, res.stderr
+    assert "| add |" in res.stdout and (run / "report" / "report.md").is_file()
+    assert json.loads((run / "report" / "emergence.json").read_text())["threshold_frac"] == 0.3
+
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    (empty / "results.jsonl").write_text("")
+    bad = tmp_path / "bad"
+    bad.mkdir()
+    (bad / "results.jsonl").write_text('{"task": "add"}\n')
+    for folder, words in ((tmp_path / "nope", "does not exist"), (empty, "empty"),
+                          (bad, "missing key")):
+        res = subprocess.run(cmd + [str(folder)], cwd=ROOT, capture_output=True, text=True,
+                             timeout=60)
+        assert res.returncode == 2 and words in res.stderr, res.stderr
+
+
+def _table(run: Path) -> list[dict]:
+    return emergence_table(analyse(load_results(run)))
+
+
+def test_merge_round_trip_matches_unsplit_run(tmp_path):
+    full = make_run(tmp_path / "full")
+    a = make_run(tmp_path / "a", SIZES[:3], shard=0)
+    b = make_run(tmp_path / "b", SIZES[3:], shard=1)
+    out = tmp_path / "merged"
+    assert merge.main([str(out), str(b), str(a)]) == 0
+    cfg = json.loads((out / "config.json").read_text())
+    assert cfg["sizes"] == SIZES and cfg["seeds"] == SEEDS and "shard" not in cfg
+    assert cfg["train"] == json.loads((full / "config.json").read_text())["train"]
+    got, want = _table(out), _table(full)
+    for g, w in zip(got, want):
+        for k, v in w.items():
+            assert g[k] == pytest.approx(v) if isinstance(v, float) else g[k] == v, k
+    assert format_table(got) == format_table(want)
+    assert (out / "report" / "report.md").is_file()
+    assert {p.name for p in (out / "tb").iterdir()} >= {"part_s0", "part_s3"}
+    n_curves = len((out / "curves.jsonl").read_text().splitlines())
+    assert n_curves == len((full / "curves.jsonl").read_text().splitlines())
+    # An existing non-empty OUT_DIR is refused without --force, accepted with it.
+    assert merge.main([str(out), str(a), str(b)]) == 2
+    assert merge.main([str(out), str(a), str(b), "--force"]) == 0
+
+
+def test_merge_drops_identical_and_rejects_conflicting_duplicates(tmp_path, capsys):
+    a = make_run(tmp_path / "a", SIZES[:4])
+    b = make_run(tmp_path / "b", SIZES[2:])  # s2, s3 duplicated, identically
+    assert merge.main([str(tmp_path / "m1"), str(a), str(b)]) == 0
+    assert len(load_results(tmp_path / "m1")) == len(SIZES) * 2 * len(SEEDS)
+
+    rows = load_results(b)
+    rows[0]["exact_match"] = 0.5  # now (add, s2, seed 0) disagrees between the two parts
+    _write_jsonl(b / "results.jsonl", rows)
+    assert merge.main([str(tmp_path / "m2"), str(a), str(b)]) == 2
+    assert "conflicting" in capsys.readouterr().err
+
+
+def test_merge_rejects_incompatible_configs(tmp_path, capsys):
+    a = make_run(tmp_path / "a", SIZES[:3])
+    b = make_run(tmp_path / "b", SIZES[3:])
+    cfg = json.loads((b / "config.json").read_text())
+    cfg["train"]["lr_base"] = 3e-4
+    cfg["device_type"] = "cuda"  # where a part ran may differ
+    (b / "config.json").write_text(json.dumps(cfg))
+    assert merge.main([str(tmp_path / "m"), str(a), str(b)]) == 2
+    err = capsys.readouterr().err
+    assert "train.lr_base" in err and "batch_size" not in err and "device_type" not in err
+    assert merge.main([str(tmp_path / "m"), str(tmp_path / "missing")]) == 2

@@ -82,7 +82,7 @@ def bench_attention(quick: bool) -> list[dict]:
             for name, fn in providers.items():
                 base = dict(kind="attention", shape=shape, x=seq_len, series=f"D{head_dim}", provider=name)
                 try:
-                    times = _time_modes(lambda: fn(*qkv), qkv, quick)
+                    times = _time_modes(lambda fn=fn, qkv=qkv: fn(*qkv), qkv, quick)
                 except Exception as exc:  # a backend that cannot run this shape (or OOM) is skipped
                     note = f"skipped: {type(exc).__name__}: {str(exc).splitlines()[0][:120] if str(exc) else ''}"
                     print(f"  {shape} {name}: {note}")
@@ -91,7 +91,7 @@ def bench_attention(quick: bool) -> list[dict]:
                     continue
                 rows += [dict(base, mode=m, ms=times[m], metric=flops[m] / (times[m] * 1e-3) / 1e12,
                               unit="TFLOP/s", note="") for m in MODES]
-            del qkv
+            qkv = None  # free this shape's inputs before the next allocation
             torch.cuda.empty_cache()
     return rows
 

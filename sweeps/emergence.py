@@ -313,6 +313,9 @@ def analyse_metric(sizes: list[dict], metric: str, threshold_frac: float = 0.5) 
         "sharpness": sharp, "verdict": v, "reason": reason,
         "jump_interval": [per_size[k]["size"], per_size[k + 1]["size"]] if k is not None else None,
         "total_rise_q": q_best - min(q), "logistic": fit,
+        # larger sizes that fall back below the threshold after the jump: near a threshold the
+        # outcome of one run can depend on its seed (ANCHORS.md), so say so rather than hide it
+        "falls_back": [p["size"] for p in per_size[k + 1:] if p["q"] < q_thr] if k is not None else [],
     })
     if v in SHARP_VERDICTS:  # a scale is only named where there is a jump to name
         out["emergent_params"], out["emergent_flops"] = out["crossing_params"], out["crossing_flops"]
@@ -390,6 +393,7 @@ def emergence_table(analysis: dict, metric: str = "exact_match") -> list[dict]:
             "task": task, "metric": metric, "emergent_params": m.get("emergent_params"),
             "emergent_flops": m.get("emergent_flops"), "sharpness": m.get("sharpness"),
             "verdict": m.get("verdict"), "jump_interval": m.get("jump_interval"),
+            "falls_back": m.get("falls_back") or [],
             "logistic_midpoint_params": fit.get("midpoint_params"),
             "logistic_width_decades": fit.get("width_decades"),
             "metric_question": t["metric_question"]["summary"],

@@ -60,6 +60,8 @@ def format_table(source, threshold_frac: float = 0.5) -> str:
              "| --- | --- | --- | --- | --- | --- | --- | --- | --- |"]
     for r in table:
         jump = " → ".join(r["jump_interval"]) if r.get("jump_interval") else "—"
+        if r.get("falls_back"):
+            jump += f" (below threshold again at {', '.join(r['falls_back'])})"
         lines.append(f"| {r['task']} | {_fmt(r['emergent_params'])} | {_fmt(r['emergent_flops'])} "
                      f"| {_fmt(r['sharpness'], '.1f')} | {r['verdict']} | {jump} "
                      f"| {_fmt(r['logistic_midpoint_params'])} "

@@ -40,6 +40,15 @@ def test_step_is_emergent_between_the_two_sizes():
     assert math.log10(m["emergent_flops"]) == pytest.approx(5.75 + math.log10(6e6))
 
 
+def test_a_larger_size_falling_back_below_the_threshold_is_reported():
+    m = em([0, 0, 0, 1, 1, 0.02, 1, 1])
+    assert m["jump_interval"] == ["s2", "s3"] and m["falls_back"] == ["s5"]
+    assert em([0, 0, 0, 0, 1, 1, 1, 1])["falls_back"] == []
+    from sweeps.report import format_table
+    table = format_table(emergence_table(analyse(rows_for({"exact_match": [0, 0, 0, 1, 1, 0, 1, 1]}))))
+    assert "s2 → s3 (below threshold again at s5)" in table
+
+
 def test_threshold_fraction_moves_the_crossing():
     rows = rows_for({"exact_match": [0, 0, 0, 0, 1, 1, 1, 1]})
     m = analyse(rows, threshold_frac=0.25)["tasks"]["t"]["metrics"]["exact_match"]

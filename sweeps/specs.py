@@ -55,7 +55,7 @@ def arithmetic(device_type: str) -> SweepConfig:
     CPU: the CPU ladder (25K-1M parameters), budget sized to finish in under 10 minutes on two
     cores. GPU: the GPU ladder (1M-1B), its budget a first estimate pending GPU calibration.
     """
-    tasks = ("add2", "add3-rev")
+    tasks = ("add2", "add3")
     if device_type == "cuda":
         return SweepConfig(
             name="arithmetic", task_set="arith-mix", tasks=tasks, sizes=GPU_LADDER, seeds=(0, 1, 2),

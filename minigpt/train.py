@@ -113,7 +113,7 @@ class Trainer:
         self.optimizer.step()
         return loss.item()
 
-    def _log(self, scalars: dict[str, float]) -> None:
+    def log_scalars(self, scalars: dict[str, float]) -> None:
         if self.writer is not None:
             for key, value in scalars.items():
                 self.writer.add_scalar(key, value, self.step)
@@ -124,7 +124,7 @@ class Trainer:
         self.model.train()
         bar = tqdm(total=cfg.steps, initial=self.step, desc=self.desc, disable=not self.progress,
                    leave=False, dynamic_ncols=True)
-        status, loss, window_start, window_steps = "ok", None, time.perf_counter(), 0
+        status, window_start, window_steps = "ok", time.perf_counter(), 0
         while self.step < cfg.steps:
             if STOP_REQUESTED.is_set():
                 bar.close()
@@ -144,17 +144,19 @@ class Trainer:
                 rate = window_steps * tokens_per_step / max(1e-9, time.perf_counter() - window_start)
                 window_start, window_steps = time.perf_counter(), 0
                 bar.set_postfix(loss=f"{loss:.3f}", tok_s=f"{rate:,.0f}")
-                self._log({"train/loss": loss, "train/lr": lr_at(self.step - 1, self.peak_lr, cfg),
+                self.log_scalars({"train/loss": loss, "train/lr": lr_at(self.step - 1, self.peak_lr, cfg),
                            "train/tokens_per_s": rate})
             if self.on_eval and cfg.eval_every and self.step % cfg.eval_every == 0 \
                     and self.step < cfg.steps:
-                self._log(self.on_eval(self.step))
+                self.log_scalars(self.on_eval(self.step))
             if cfg.checkpoint_every and self.step % cfg.checkpoint_every == 0:
                 self.save_checkpoint()
         bar.close()
         if self.writer is not None:
             self.writer.flush()
-        return TrainResult(status, self.step, self.step * tokens_per_step, loss, self.elapsed,
+        # a run resumed from a checkpoint of its last step takes no step here: its loss is the last one
+        final = self.losses[-1] if self.losses else None
+        return TrainResult(status, self.step, self.step * tokens_per_step, final, self.elapsed,
                            self.losses)
 
     def close(self) -> None:

@@ -121,7 +121,7 @@ def train_unit(cfg: SweepConfig, size: str, seed: int, run_dir: Path, device: st
     metrics_by_task = {}
     if result.status == "ok":
         metrics_by_task = {t.name: evaluate_examples(model, t.eval_set(), device) for t in tasks}
-        trainer._log(record_curve(result.steps, metrics_by_task, result.final_loss))
+        trainer.log_scalars(record_curve(result.steps, metrics_by_task, result.final_loss))
     trainer.close()
     return [_row(cfg, t, size, seed, model, result, metrics_by_task.get(t.name), device)
             for t in tasks]

@@ -11,12 +11,14 @@ from minigpt.model import GPT
 from minigpt.train import STOP_REQUESTED, Trainer, lr_at
 
 
-def _trainer(seed=0, steps=20, ckpt=None, tasks=("add2", "mod7-add"), size=None, **train_kw):
+def _trainer(seed=0, steps=20, ckpt=None, tasks=("add2", "mod7-add"), size=None, batch_size=8,
+             seq_len=32, warmup_steps=5, **train_kw):
     torch.manual_seed(seed)
-    config = (GPTConfig.from_size(size, block_size=32) if size
-              else GPTConfig(n_layer=2, n_head=2, n_embd=32, block_size=32))
+    config = (GPTConfig.from_size(size, block_size=seq_len) if size
+              else GPTConfig(n_layer=2, n_head=2, n_embd=32, block_size=seq_len))
     model = GPT(config)
-    cfg = TrainConfig(steps=steps, batch_size=8, seq_len=32, warmup_steps=5, seed=seed, **train_kw)
+    cfg = TrainConfig(steps=steps, batch_size=batch_size, seq_len=seq_len,
+                      warmup_steps=warmup_steps, seed=seed, **train_kw)
     stream = TrainStream([make_task(t) for t in tasks], cfg.batch_size, cfg.seq_len, seed)
     return Trainer(model, stream, cfg, cfg.lr_for(config.n_embd), checkpoint_path=ckpt,
                    progress=False)
@@ -51,6 +53,13 @@ def test_stop_request_checkpoints_and_resume_gives_the_same_losses(tmp_path):
     assert resumed.run().losses == straight
 
 
+def test_resuming_a_finished_run_reports_its_last_loss(tmp_path):
+    """A crash after the last checkpoint but before the results were written resumes at the end."""
+    done = _trainer(steps=10, ckpt=tmp_path / "c.pt", checkpoint_every=5).run()
+    again = _trainer(steps=10, ckpt=tmp_path / "c.pt").run()
+    assert again.steps == 10 and again.final_loss == done.final_loss == done.losses[-1]
+
+
 def test_warmup_then_cosine():
     cfg = TrainConfig(steps=110, warmup_steps=10, min_lr_frac=0.1)
     assert lr_at(0, 1.0, cfg) == pytest.approx(0.1)
@@ -71,14 +80,11 @@ def test_nan_loss_is_reported_as_diverged():
 
 @pytest.mark.slow
 def test_small_model_learns_two_digit_addition():
-    """A 200K-parameter model, one task, a budget that fits a test (about a minute on 2 cores)."""
-    trainer = _trainer(steps=STEPS_TO_LEARN_ADD2, tasks=("add2",), size="200k")
-    trainer.stream.batch_size = 32
-    trainer.cfg.batch_size = 32
+    """A 200K model on 2-digit addition alone: 1000 steps of 32 x 64 tokens (about 40 s on two
+    cores). Measured (docs/benchmarks.md): seeds 0 and 1 reach 100%, seed 2 is a slow one."""
+    trainer = _trainer(seed=0, steps=1000, tasks=("add2",), size="200k", batch_size=32, seq_len=64,
+                       warmup_steps=50)
     result = trainer.run()
     assert result.status == "ok"
     metrics = evaluate_examples(trainer.model, make_task("add2").eval_set(), "cpu")
     assert metrics["exact_match"] > 0.9, metrics
-
-
-STEPS_TO_LEARN_ADD2 = 600

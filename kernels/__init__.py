@@ -22,8 +22,6 @@ import torch.nn.functional as F
 
 from .reference import attention_reference, layer_norm_reference
 
-ATTENTION_CHOICES = ("auto", "triton", "sdpa", "reference")
-NORM_CHOICES = ("auto", "triton", "torch")
 
 
 def _sdpa(q, k, v, scale=None):
@@ -49,41 +47,49 @@ def triton_unavailable_reason(device: torch.device | str) -> str | None:
             f"tensors; got device '{device}'")
 
 
-def _check_choice(kind: str, name: str, choices: tuple[str, ...]) -> None:
+def _load_triton_attention() -> Callable:
+    from .attention import attention
+    return attention
+
+
+def _load_triton_layer_norm() -> Callable:
+    from .layer_norm import layer_norm
+    return layer_norm
+
+
+# flag -> {choice: loader}; Triton modules are imported only when chosen
+_REGISTRY: dict[str, dict[str, Callable[[], Callable]]] = {
+    "attn": {"triton": _load_triton_attention, "sdpa": lambda: _sdpa,
+             "reference": lambda: attention_reference},
+    "norm": {"triton": _load_triton_layer_norm, "torch": lambda: _torch_layer_norm},
+}
+_PYTORCH_DEFAULT = {"attn": "sdpa", "norm": "torch"}
+ATTENTION_CHOICES = ("auto", *_REGISTRY["attn"])  # auto, triton, sdpa, reference
+NORM_CHOICES = ("auto", *_REGISTRY["norm"])       # auto, triton, torch
+
+
+def _resolve(flag: str, name: str, device: torch.device | str) -> tuple[str, Callable]:
+    choices = ("auto", *_REGISTRY[flag])
     if name not in choices:
-        raise ValueError(f"unknown {kind} implementation '{name}'; valid: {', '.join(choices)}")
+        raise ValueError(f"unknown --{flag} implementation '{name}'; valid: {', '.join(choices)}")
+    device = torch.device(device)
+    reason = triton_unavailable_reason(device)
+    if name == "auto":  # the only choice that may fall back; the caller records what it became
+        name = "triton" if device.type == "cuda" and reason is None else _PYTORCH_DEFAULT[flag]
+    if name == "triton" and reason is not None:
+        others = " or ".join(c for c in _REGISTRY[flag] if c != "triton")
+        raise ValueError(f"--{flag} triton cannot run here: {reason}. Use --{flag} {others}.")
+    return name, _REGISTRY[flag][name]()
 
 
 def resolve_attention(name: str, device: torch.device | str) -> tuple[str, Callable]:
     """Return (resolved_name, fn) for an attention choice on `device`."""
-    _check_choice("attention", name, ATTENTION_CHOICES)
-    device = torch.device(device)
-    if name == "auto":
-        name = "triton" if device.type == "cuda" and triton_unavailable_reason(device) is None else "sdpa"
-    if name == "triton":
-        reason = triton_unavailable_reason(device)
-        if reason is not None:
-            raise ValueError(f"--attn triton cannot run here: {reason}. Use --attn sdpa or reference.")
-        from .attention import attention
-        return name, attention
-    if name == "sdpa":
-        return name, _sdpa
-    return name, attention_reference
+    return _resolve("attn", name, device)
 
 
 def resolve_norm(name: str, device: torch.device | str) -> tuple[str, Callable]:
     """Return (resolved_name, fn) for a LayerNorm choice on `device`."""
-    _check_choice("norm", name, NORM_CHOICES)
-    device = torch.device(device)
-    if name == "auto":
-        name = "triton" if device.type == "cuda" and triton_unavailable_reason(device) is None else "torch"
-    if name == "triton":
-        reason = triton_unavailable_reason(device)
-        if reason is not None:
-            raise ValueError(f"--norm triton cannot run here: {reason}. Use --norm torch.")
-        from .layer_norm import layer_norm
-        return name, layer_norm
-    return name, _torch_layer_norm
+    return _resolve("norm", name, device)
 
 
 __all__ = [

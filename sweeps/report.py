@@ -102,7 +102,8 @@ def plot_task(task: str, t: dict, out: Path) -> Path:
             ax.set_xlabel(xlabel)
             ax.set_ylabel(METRICS[name].label)
     handles, labels = axes[0, 0].get_legend_handles_labels()
-    fig.legend(handles, labels, loc="lower center", ncol=len(labels), fontsize=9)
+    if handles:  # a task whose every run diverged has nothing to draw
+        fig.legend(handles, labels, loc="lower center", ncol=len(labels), fontsize=9)
     fig.suptitle(f"{task}: score against scale (metric question: "
                  f"{t['metric_question']['summary']})")
     fig.tight_layout(rect=(0, 0.05, 1, 0.96))

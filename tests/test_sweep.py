@@ -125,3 +125,26 @@ def test_help_answers():
     for flag in ("--sizes", "--tasks", "--seeds", "--steps", "--tokens", "--out", "--device",
                  "--attn", "--norm", "--shard"):
         assert flag in proc.stdout
+
+
+def test_a_diverging_run_is_recorded_and_the_sweep_goes_on(tmp_path):
+    """An absurd learning rate blows the 25k model up; it is recorded as diverged, the 50k run
+    with the same rule is still trained, and the report and tables handle the gap."""
+    from dataclasses import replace
+
+    from sweeps.report import build_report
+    from sweeps.runner import run_sweep
+    from sweeps.specs import tiny
+    from sweeps.tables import task_table
+
+    cfg = tiny("cpu")
+    cfg = replace(cfg, train=replace(cfg.train, lr_base=1e6, lr_ref_width=32, grad_clip=0.0))
+    rows = run_sweep(cfg, tmp_path / "run", "cpu", progress=False, log=lambda _: None)
+    by_size = {(r["size"], r["task"]): r for r in rows}
+    diverged = by_size[("25k", "add2")]
+    assert diverged["status"] == "diverged" and diverged["exact_match"] is None
+    assert diverged["steps"] < cfg.train.steps
+    assert {r["size"] for r in rows} == {"25k", "50k"}  # the sweep went on to the next size
+    assert "diverged" in task_table(rows, "add2")
+    report = (build_report(tmp_path / "run") / "report.md").read_text()
+    assert "25k" in report.split("## Diverged runs")[1]

@@ -143,7 +143,7 @@ class Trainer:
             if self.step % 10 == 0 or self.step == cfg.steps:
                 rate = window_steps * tokens_per_step / max(1e-9, time.perf_counter() - window_start)
                 window_start, window_steps = time.perf_counter(), 0
-                bar.set_postfix(loss=f"{loss:.3f}", tok_s=f"{rate:,.0f}")
+                bar.set_postfix(loss=f"{loss:.3f}", tok_s=f"{rate:,.0f}", refresh=False)
                 self.log_scalars({"train/loss": loss, "train/lr": lr_at(self.step - 1, self.peak_lr, cfg),
                            "train/tokens_per_s": rate})
             if self.on_eval and cfg.eval_every and self.step % cfg.eval_every == 0 \

@@ -16,7 +16,7 @@ from pathlib import Path
 import torch
 
 from data_gen import TASK_NAME_HELP, make_task
-from kernels import ATTENTION_CHOICES, NORM_CHOICES
+from kernels import ATTENTION_CHOICES, NORM_CHOICES, resolve_attention, resolve_norm
 from minigpt.config import SIZES
 from minigpt.train import STOP_REQUESTED
 
@@ -139,9 +139,8 @@ def main(argv: list[str] | None = None) -> int:
     cfg = replace(cfg, train=replace(cfg.train, device=device))
     shard = parse_shard(parser, args.shard)
     try:  # the model resolves kernels; a bad explicit choice should fail before any training
-        from kernels import resolve_attention, resolve_norm
-        resolve_attention(cfg.attn, device)
-        resolve_norm(cfg.norm, device)
+        attn, _ = resolve_attention(cfg.attn, device)
+        norm, _ = resolve_norm(cfg.norm, device)
     except ValueError as exc:
         parser.error(str(exc))
     if device_type == "cpu":
@@ -150,6 +149,8 @@ def main(argv: list[str] | None = None) -> int:
     else:
         print(f"GPU: {torch.cuda.get_device_name(torch.device(device))}; sizes {', '.join(cfg.sizes)}")
     out = args.out or Path("runs") / cfg.name / time.strftime("%Y%m%d-%H%M%S")
+    auto = " (auto: Triton on CUDA, PyTorch elsewhere)" if "auto" in (cfg.attn, cfg.norm) else ""
+    print(f"kernels: attention {attn}, LayerNorm {norm}{auto}")
     print(f"sweep '{cfg.name}': {cfg.description}\ntasks: {', '.join(cfg.tasks)}; seeds: "
           f"{', '.join(map(str, cfg.seeds))}; run folder: {out}")
     signal.signal(signal.SIGTERM, _request_stop)

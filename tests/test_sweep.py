@@ -51,6 +51,7 @@ def test_tiny_sweep_writes_results_curves_config_and_tables(tiny_run):
     assert curve_steps == {10, 20, 30}
     assert (out / "tb" / "25k-s0").is_dir() and not list((out / "ckpt").glob("*.pt"))
     assert "No GPU in use: running the CPU ladder" in proc.stdout
+    assert "kernels: attention sdpa, LayerNorm torch (auto: Triton on CUDA" in proc.stdout
     assert "task add2" in proc.stdout and "first size with exact match > 50%" in proc.stdout
     assert (out / "report" / "report.md").exists()
 

@@ -149,3 +149,18 @@ def test_a_diverging_run_is_recorded_and_the_sweep_goes_on(tmp_path):
     assert "diverged" in task_table(rows, "add2")
     report = (build_report(tmp_path / "run") / "report.md").read_text()
     assert "25k" in report.split("## Diverged runs")[1]
+
+
+@pytest.mark.parametrize("device_type", ["cpu", "cuda"])
+def test_every_named_sweep_builds_and_its_examples_fit_the_context(device_type):
+    from data_gen import TrainStream, make_task
+    from sweeps.specs import SWEEPS
+
+    for name, build in SWEEPS.items():
+        cfg = build(device_type)
+        tasks = [make_task(t, eval_size=cfg.eval_size) for t in cfg.tasks]
+        TrainStream(tasks, 2, cfg.train.seq_len, 0).next_batch()  # raises if an example is too long
+        units = cfg.units()
+        assert units and all(seed == cfg.seeds[0] for size, seed in units if size in ("100m", "300m", "1b"))
+    gpu = SWEEPS["arithmetic"]("cuda")
+    assert {s for s, seed in gpu.units() if seed == 2} == {"1m", "3m", "10m", "30m"}  # 3 seeds to 30M

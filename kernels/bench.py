@@ -66,11 +66,11 @@ def _attention_providers():
     return providers
 
 
-def bench_attention(quick: bool) -> list[dict]:
+def bench_attention(quick: bool, seq_lens=None, head_dims=None) -> list[dict]:
     rows = []
-    seq_lens = (512, 1024) if quick else (512, 1024, 2048, 4096, 8192)
+    seq_lens = seq_lens or ((512, 1024) if quick else (512, 1024, 2048, 4096, 8192))
     providers = _attention_providers()
-    for head_dim in (64, 128):
+    for head_dim in head_dims or (64, 128):
         for seq_len in seq_lens:
             batch, heads = 16384 // seq_len, 2048 // head_dim
             shape = f"B{batch} H{heads} N{seq_len} D{head_dim}"
@@ -96,15 +96,20 @@ def bench_attention(quick: bool) -> list[dict]:
     return rows
 
 
-def bench_layernorm(quick: bool) -> list[dict]:
+def bench_layernorm(quick: bool, widths=None) -> list[dict]:
     from .layer_norm import layer_norm
 
     def torch_ln(x, w, b):
         return F.layer_norm(x, (x.shape[-1],), w, b, 1e-5)
 
+    # The backward is timed on a kept graph (retain_graph=True); a compiled backward that donates
+    # its saved buffers refuses that (seen on an H200, torch 2.11, widths >= 2048), so keep them.
+    import torch._functorch.config as functorch_config
+    if hasattr(functorch_config, "donated_buffer"):
+        functorch_config.donated_buffer = False
     providers = {OURS: layer_norm, "torch": torch_ln, "torch_compile": torch.compile(torch_ln)}
     rows = []
-    widths = (256, 1024, 4096) if quick else (256, 512, 1024, 2048, 4096, 8192)
+    widths = widths or ((256, 1024, 4096) if quick else (256, 512, 1024, 2048, 4096, 8192))
     for width in widths:
         n_rows = 2 ** 26 // width
         elem_bytes = 2
@@ -146,6 +151,16 @@ def print_table(rows: list[dict]) -> None:
                 ratio = f"{ours / theirs:.2f}" if ours != "" and theirs not in ("", 0) else "-"
                 line += f"{_fmt(theirs):>16}{ratio:>8}"
             print(line)
+
+
+def _ints(text: str) -> tuple[int, ...]:
+    try:
+        values = tuple(int(t) for t in text.split(",") if t.strip())
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected comma-separated whole numbers, got {text!r}") from None
+    if not values or min(values) < 1:
+        raise argparse.ArgumentTypeError(f"expected positive whole numbers, got {text!r}")
+    return values
 
 
 def _fmt(value) -> str:
@@ -203,14 +218,26 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("kind", choices=KINDS, help="what to benchmark")
     parser.add_argument("--out", type=Path, default=Path("bench_out"), help="folder for CSV and PNG files")
     parser.add_argument("--quick", action="store_true", help="fewer shapes and shorter timing runs")
+    parser.add_argument("--seq-lens", type=_ints, default=None,
+                        help="attention sequence lengths, e.g. 1024,4096 (default: 512..8192)")
+    parser.add_argument("--head-dims", type=_ints, default=None, help="attention head dims (default: 64,128)")
+    parser.add_argument("--widths", type=_ints, default=None,
+                        help="LayerNorm row widths, e.g. 1024,8192 (default: 256..8192)")
     args = parser.parse_args(argv)
+    if args.head_dims and any(d < 16 or d > 128 for d in args.head_dims):
+        parser.error(f"--head-dims {args.head_dims}: the kernel takes head dims 16..128")
+    if args.seq_lens and any(n > 16384 or 16384 % n for n in args.seq_lens):
+        parser.error(f"--seq-lens {args.seq_lens}: each must divide 16384 (tokens per call)")
+    if args.widths and any(w > 2 ** 16 or 2 ** 26 % w for w in args.widths):
+        parser.error(f"--widths {args.widths}: each must be a power of two up to 65536")
     if not torch.cuda.is_available():
         print("kernels.bench: no CUDA GPU is present, so there is nothing to benchmark; "
               "run this on a machine with an NVIDIA GPU.")
         return 0
     args.out.mkdir(parents=True, exist_ok=True)
     print(_environment())
-    suites = {"attention": bench_attention, "layernorm": bench_layernorm}
+    suites = {"attention": lambda q: bench_attention(q, args.seq_lens, args.head_dims),
+              "layernorm": lambda q: bench_layernorm(q, args.widths)}
     for kind in (("attention", "layernorm") if args.kind == "all" else (args.kind,)):
         print(f"benchmarking {kind} ...", flush=True)
         rows = suites[kind](args.quick)

@@ -29,8 +29,10 @@ class TrainStream:
             raise ValueError("TrainStream needs at least one task")
         if batch_size < 1 or seq_len < 2:
             raise ValueError(f"batch_size must be >= 1 and seq_len >= 2, got {batch_size}, {seq_len}")
-        # every example of a task has the same length; a throwaway RNG leaves the stream's alone
-        longest = max(len(t.sample_train(random.Random(0)).text) for t in tasks)
+        # every example of a task has the same length (a throwaway RNG leaves the stream's alone),
+        # except tasks written through templates of several lengths, which state their longest
+        longest = max(getattr(t, "max_text_len", None) or len(t.sample_train(random.Random(0)).text)
+                      for t in tasks)
         if longest > seq_len + 1:
             raise ValueError(f"seq_len {seq_len} is too short for one example of {longest} tokens")
         if weights is not None and (len(weights) != len(tasks) or min(weights) < 0 or sum(weights) <= 0):

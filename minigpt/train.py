@@ -72,8 +72,12 @@ class Trainer:
     def __init__(self, model: torch.nn.Module, stream, cfg: TrainConfig, peak_lr: float,
                  checkpoint_path: Path | None = None, tb_dir: Path | None = None,
                  on_eval: Callable[[int], dict[str, float]] | None = None,
-                 progress: bool = True, desc: str = "train"):
+                 progress: bool = True, desc: str = "train",
+                 lr_schedule: Callable[[int], float] | None = None):
+        """`lr_schedule(step)`, if given, replaces the default warm-up + cosine (`lr_at`): a run
+        trained in stages restarts the schedule in each stage (sweeps.stages)."""
         self.model, self.stream, self.cfg, self.peak_lr = model, stream, cfg, peak_lr
+        self.lr_schedule = lr_schedule
         self.device = torch.device(cfg.device)
         self.checkpoint_path = Path(checkpoint_path) if checkpoint_path else None
         self.on_eval, self.progress, self.desc = on_eval, progress, desc
@@ -112,7 +116,7 @@ class Trainer:
     def _train_step(self) -> float:
         x, y = self.stream.next_batch()
         x, y = x.to(self.device, non_blocking=True), y.to(self.device, non_blocking=True)
-        lr = lr_at(self.step, self.peak_lr, self.cfg)
+        lr = self.lr(self.step)
         for group in self.optimizer.param_groups:
             group["lr"] = lr
         autocast = (torch.autocast("cuda", dtype=torch.bfloat16) if self.device.type == "cuda"
@@ -125,6 +129,9 @@ class Trainer:
             torch.nn.utils.clip_grad_norm_(self.model.parameters(), self.cfg.grad_clip)
         self.optimizer.step()
         return loss.item()
+
+    def lr(self, step: int) -> float:
+        return self.lr_schedule(step) if self.lr_schedule else lr_at(step, self.peak_lr, self.cfg)
 
     def log_scalars(self, scalars: dict[str, float]) -> None:
         if self.writer is not None:
@@ -157,7 +164,7 @@ class Trainer:
                 rate = window_steps * tokens_per_step / max(1e-9, time.perf_counter() - window_start)
                 window_start, window_steps = time.perf_counter(), 0
                 bar.set_postfix(loss=f"{loss:.3f}", tok_s=f"{rate:,.0f}", refresh=False)
-                self.log_scalars({"train/loss": loss, "train/lr": lr_at(self.step - 1, self.peak_lr, cfg),
+                self.log_scalars({"train/loss": loss, "train/lr": self.lr(self.step - 1),
                            "train/tokens_per_s": rate})
             if self.on_eval and cfg.eval_every and self.step % cfg.eval_every == 0 \
                     and self.step < cfg.steps:

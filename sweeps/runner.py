@@ -41,6 +41,7 @@ from minigpt.flops import count_params, training_flops
 from minigpt.model import GPT
 from minigpt.train import Trainer
 
+from . import stages
 from .results import append_jsonl_atomic, read_jsonl, write_text_atomic
 from .specs import SweepConfig, ability_of
 
@@ -76,7 +77,7 @@ def finished_units(cfg: SweepConfig, rows: list[dict]) -> set[tuple[str, str, in
     have: dict[tuple, set[str]] = {}
     for r in rows:
         have.setdefault(unit_key(r), set()).add(r["task"])
-    expected = {c.name: set(c.tasks(cfg.tasks)) for c in cfg.conditions}
+    expected = {c.name: set(c.eval_names(cfg.tasks)) for c in cfg.conditions}
     return {u for u, tasks in have.items() if u[0] in expected and expected[u[0]] <= tasks}
 
 
@@ -164,8 +165,8 @@ def _row(cfg: SweepConfig, condition: str, task, size: str, seed: int, model: GP
 def train_unit(cfg: SweepConfig, condition: str, size: str, seed: int, run_dir: Path, device: str,
                progress: bool = True, log: Callable[[str], None] = print) -> list[dict]:
     """Train and evaluate one (condition, size, seed); returns its result rows (one per task)."""
-    tasks = [make_task(name, eval_size=cfg.eval_size)
-             for name in cfg.condition(condition).tasks(cfg.tasks)]
+    cond = cfg.condition(condition)
+    tasks = [make_task(name, eval_size=cfg.eval_size) for name in cond.eval_names(cfg.tasks)]
     curve_sets = {t.name: t.eval_set()[: cfg.curve_eval_size] for t in tasks}
     unit = unit_name(condition, size, seed)
     curves_path = run_dir / "curves.jsonl"
@@ -178,7 +179,10 @@ def train_unit(cfg: SweepConfig, condition: str, size: str, seed: int, run_dir: 
     steps = unit_steps(cfg, condition)
     train_cfg = replace(cfg.train, seed=seed, device=device, steps=steps,
                         checkpoint_every=cfg.train.checkpoint_every or max(1, steps // 10))
-    stream = TrainStream(tasks, train_cfg.batch_size, train_cfg.seq_len, seed)
+    if cond.stages:  # pre-training, then tuning, ...: see sweeps.stages
+        stream = stages.staged_stream(cfg, cond, steps, seed)
+    else:
+        stream = TrainStream(tasks, train_cfg.batch_size, train_cfg.seq_len, seed)
 
     def record_curve(step: int, metrics_by_task: dict[str, dict], loss: float | None) -> dict:
         tokens = step * train_cfg.batch_size * train_cfg.seq_len
@@ -200,12 +204,18 @@ def train_unit(cfg: SweepConfig, condition: str, size: str, seed: int, run_dir: 
 
     ckpt = run_dir / "ckpt" / f"{unit}.pt"
     ckpt.parent.mkdir(parents=True, exist_ok=True)
-    trainer = Trainer(model, stream, train_cfg, train_cfg.lr_for(model.config.n_embd),
-                      checkpoint_path=ckpt, tb_dir=run_dir / "tb" / unit, on_eval=on_eval,
-                      progress=progress, desc=f"{condition} {size} seed {seed}")
+    peak, lr_schedule, shared = train_cfg.lr_for(model.config.n_embd), None, []
+    if cond.stages:
+        lr_schedule = stages.staged_lr(train_cfg, peak, stream.bounds)
+        shared = stages.shared_paths(cfg, cond, size, seed, steps, ckpt.parent)
+        if (stage := stages.start_from_shared(ckpt, shared)) is not None:
+            log(f"  {unit} starts from the shared checkpoint at the end of stage {stage + 1}")
+    trainer = Trainer(model, stream, train_cfg, peak, checkpoint_path=ckpt,
+                      tb_dir=run_dir / "tb" / unit, on_eval=on_eval, progress=progress,
+                      desc=f"{condition} {size} seed {seed}", lr_schedule=lr_schedule)
     if trainer.step:
         log(f"  resuming {unit} from its checkpoint at step {trainer.step}")
-    result = trainer.run()
+    result = stages.run_in_stages(trainer, stream.bounds, shared) if cond.stages else trainer.run()
     metrics_by_task = {}
     if result.status == "ok":
         metrics_by_task = {t.name: evaluate_examples(model, t.eval_set(), device) for t in tasks}
@@ -252,4 +262,6 @@ def _run_locked(cfg: SweepConfig, run_dir: Path, device: str, shard: tuple[int, 
         summary = ", ".join(f"{r['task']} {r['exact_match']:.0%}" if r["status"] == "ok"
                             else f"{r['task']} diverged" for r in rows)
         log(f"      done in {time.perf_counter() - started:.0f}s: exact match {summary}")
+    if not cfg.keep_checkpoints:
+        stages.remove_shared(run_dir / "ckpt")  # every unit that could start from them is done
     return read_jsonl(results_path)

@@ -42,19 +42,66 @@ def ability_of(name: str) -> str:
 
 
 @dataclass(frozen=True)
+class Stage:
+    """One stage of a staged condition: a training mixture for a share of the unit's steps.
+
+    Each stage has its own learning-rate schedule (warm-up, then cosine decay over the stage), as
+    a fine-tuning run after pre-training would."""
+    tasks: tuple[str, ...]            # task names this stage trains on
+    fraction: float                   # share of the unit's steps
+    weights: tuple[float, ...] = ()   # sampling weight per task (default: equal)
+    name: str = ""                    # for logs: "pretrain", "tune"
+
+    def __post_init__(self):
+        if not self.tasks:
+            raise ValueError("a stage needs at least one task")
+        if not 0.0 < self.fraction <= 1.0:
+            raise ValueError(f"a stage's fraction must be in (0, 1], got {self.fraction}")
+        if self.weights and (len(self.weights) != len(self.tasks) or min(self.weights) < 0
+                             or sum(self.weights) <= 0):
+            raise ValueError(f"stage weights must be one non-negative number per task "
+                             f"({len(self.tasks)}), not all zero; got {self.weights}")
+
+
+@dataclass(frozen=True)
 class Condition:
-    """One way of training the sweep's abilities; its name is recorded in every result row."""
+    """One way of training the sweep's abilities; its name is recorded in every result row.
+
+    A plain condition trains and evaluates the sweep's tasks in its format. A **staged** one
+    trains its `stages` in order (e.g. symbolic pre-training, then instruction tuning) and
+    evaluates the sweep's tasks plus `eval_tasks` (e.g. held-out templates) at the end."""
     name: str = "default"
     fmt: str = ""               # applied to each of the sweep's tasks (see task_in_format)
     description: str = ""
+    stages: tuple[Stage, ...] = ()
+    eval_tasks: tuple[str, ...] = ()  # evaluated besides the sweep's tasks, not trained as such
 
     def __post_init__(self):
         if not isinstance(self.name, str) or not _CONDITION_NAME.match(self.name):
             raise ValueError(f"condition name must match [a-z0-9_-]+, got {self.name!r}")
         task_in_format("x", self.fmt)  # raises for an unknown format
+        if self.stages and abs(sum(s.fraction for s in self.stages) - 1.0) > 1e-9:
+            raise ValueError(f"condition {self.name}: stage fractions must sum to 1, got "
+                             f"{' + '.join(str(s.fraction) for s in self.stages)}")
 
     def tasks(self, base_tasks) -> tuple[str, ...]:
         return tuple(task_in_format(t, self.fmt) for t in base_tasks)
+
+    def eval_names(self, base_tasks) -> tuple[str, ...]:
+        """Every task this condition's runs are scored on (one result row each)."""
+        return tuple(dict.fromkeys(self.tasks(base_tasks) + tuple(self.eval_tasks)))
+
+    def stage_ends(self, steps: int) -> list[int]:
+        """The step at which each stage ends, for a run of `steps` steps (each stage >= 1 step)."""
+        ends, done = [], 0.0
+        for i, stage in enumerate(self.stages):
+            done += stage.fraction
+            end = steps if i == len(self.stages) - 1 else round(done * steps)
+            ends.append(max(end, (ends[-1] if ends else 0) + 1))
+        if ends and ends[-1] > steps:
+            raise ValueError(f"condition {self.name}: {len(self.stages)} stages need at least "
+                             f"{len(self.stages)} steps, got {steps}")
+        return ends
 
 
 @dataclass
@@ -87,8 +134,12 @@ class SweepConfig:
         if self.budget not in BUDGETS:
             raise ValueError(f"unknown budget '{self.budget}'; valid: {', '.join(BUDGETS)}")
         for condition in self.conditions:
-            for name in condition.tasks(self.tasks):
+            trained = [t for stage in condition.stages for t in stage.tasks]
+            for name in condition.eval_names(self.tasks) + tuple(trained):
                 make_task(name, eval_size=self.eval_size)  # raises a ValueError naming valid forms
+            if condition.stages and self.budget != "tokens":
+                raise ValueError(f"condition {condition.name} trains in stages, which hold the "
+                                 f"budget in steps; use budget 'tokens'")
         if not 1 <= self.curve_eval_size:
             raise ValueError("curve_eval_size must be at least 1")
 

@@ -261,7 +261,7 @@ class WordTask(Task):
     def __post_init__(self):
         if not self.templates:
             raise ValueError("a words task needs at least one template")
-        if getattr(self.base, "fmt", "plain") != "plain":
+        if type(self.base) not in (ArithmeticTask, ModularTask) or self.base.fmt != "plain":
             raise ValueError(f"words tasks take plain answers, not {self.base.name}")
         self.family = family_of(self.base)
         self.eval_size = self.base.eval_size

@@ -96,7 +96,8 @@ class Condition:
         ends, done = [], 0.0
         for i, stage in enumerate(self.stages):
             done += stage.fraction
-            end = steps if i == len(self.stages) - 1 else round(done * steps)
+            later = len(self.stages) - 1 - i  # stages after this one, one step each at least
+            end = steps if not later else min(round(done * steps), steps - later)
             ends.append(max(end, (ends[-1] if ends else 0) + 1))
         if ends and ends[-1] > steps:
             raise ValueError(f"condition {self.name}: {len(self.stages)} stages need at least "
@@ -190,4 +191,10 @@ def tiny(device_type: str) -> SweepConfig:
                    eval_size=50, curve_eval_size=20, description="smoke test")
 
 
-SWEEPS = {"arithmetic": arithmetic, "tiny": tiny}
+def instructions(device_type: str) -> SweepConfig:
+    """Instruction tuning as a stage against no tuning (FLAN/T0 in miniature): sweeps.instructions."""
+    from .instructions import instructions_sweep
+    return instructions_sweep(device_type)
+
+
+SWEEPS = {"arithmetic": arithmetic, "tiny": tiny, "instructions": instructions}

@@ -123,7 +123,8 @@ def test_words_tasks_share_the_symbolic_problems_and_never_train_an_eval_problem
 def test_bad_words_names_are_refused_with_the_valid_forms():
     for bad, message in [("add2-words-k11", r"k is in 1\.\.10"), ("add2-words-k0", r"1\.\.10"),
                          ("add2-words-t14", "t00..t13"), ("add2-words-x", "unknown template selector"),
-                         ("add2-rev-words", "plain answers"), ("foo-words", "unknown task 'foo'")]:
+                         ("add2-rev-words", "plain answers"),
+                         ("add2-scratch-words", "plain answers"), ("foo-words", "unknown task 'foo'")]:
         with pytest.raises(ValueError, match=message):
             make_task(bad)
     assert isinstance(make_task("mod7-poly-words-t03"), WordTask)

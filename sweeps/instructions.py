@@ -88,11 +88,11 @@ def instructions_sweep(device_type: str) -> SweepConfig:
             train=TrainConfig(steps=3000, batch_size=256, seq_len=64, warmup_steps=100),
             eval_size=500, curve_eval_size=100, conditions=conditions,
             description="instruction tuning on the GPU ladder (uncalibrated)")
-    tasks, conditions = instruction_conditions(("add2", "mod13-add"), "sub2", 0.2,
+    tasks, conditions = instruction_conditions(("add2", "mod13-add"), "sub2", 0.3, replay=0.5,
                                                cot=("add2-scratch",))
     return SweepConfig(
-        name="instructions", task_set="instr-cpu", tasks=tasks, sizes=("50k", "200k", "1m"),
+        name="instructions", task_set="instr-cpu", tasks=tasks, sizes=("50k", "200k", "400k"),
         seeds=(0,), train=TrainConfig(steps=1000, batch_size=32, seq_len=64, warmup_steps=100),
-        eval_size=100, curve_eval_size=50, conditions=conditions,
+        eval_size=50, curve_eval_size=50, conditions=conditions,
         description="instruction tuning on the CPU ladder: add2 and mod13-add tuned in words, "
                     "sub2 held out")

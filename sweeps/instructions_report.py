@@ -152,7 +152,9 @@ class Tally:
         self.n: dict[tuple, int] = {}
         self.params: dict[str, float] = {}
         self.seeds: dict[tuple, set] = {}
+        self.chance: dict[str, float] = {}
         for r in rows:
+            self.chance[r["task"]] = (r.get("chance") or {}).get("exact_match", 0.0)
             key = (r["condition"], r["size"], r["task"])
             n = int(r["n_eval"])
             self.k[key] = self.k.get(key, 0) + round(r["exact_match"] * n)
@@ -166,6 +168,10 @@ class Tally:
         if any(v is None for v in ks):
             return 0, 0
         return sum(ks), sum(ns)
+
+    def chance_of(self, tasks) -> float:
+        """A uniform guesser's exact match, averaged over `tasks` (rows' `chance`)."""
+        return statistics.fmean(self.chance.get(t, 0.0) for t in tasks) if tasks else 0.0
 
     def acc(self, condition: str, size: str, task: str) -> float | None:
         n = self.n.get((condition, size, task))
@@ -193,7 +199,8 @@ def analyse(rows: list[dict]) -> dict:
                 out["spread"].append({"size": size, "condition": c, "k": k_of(c),
                                       "median": statistics.median(accs), "min": min(accs),
                                       "max": max(accs), "n_templates": len(accs),
-                                      "pooled": k / n if n else None})
+                                      "pooled": k / n if n else None,
+                                      "chance": tally.chance_of(held_templates)})
             if kinds.task_phrasings:
                 k, n = tally.pooled(c, size, kinds.task_phrasings)
                 accs = [a for t in kinds.task_phrasings if (a := tally.acc(c, size, t)) is not None]
@@ -204,7 +211,8 @@ def analyse(rows: list[dict]) -> dict:
                                              "hi": hi, "k": k, "n": n,
                                              "median": statistics.median(accs),
                                              "min": min(accs), "max": max(accs),
-                                             "best_template": best})
+                                             "best_template": best,
+                                             "chance": tally.chance_of(kinds.task_phrasings)})
         for c in conditions:
             if c == UNTUNED:
                 continue
@@ -282,14 +290,17 @@ def tables(analysis: dict) -> str:
              f"Exact match on each of the {len(analysis['held_out_templates'])} held-out templates "
              f"of the tuned tasks ({', '.join(analysis['tuned_tasks'])}); k = templates per task "
              f"in tuning (0 = untuned).", "",
-             "| size | condition | k | median | min | max | pooled |", "| --- | --- | --- | --- | --- | --- | --- |"]
+             "| size | condition | k | median | min | max | pooled | chance |",
+             "| --- | --- | --- | --- | --- | --- | --- | --- |"]
     for s in analysis["spread"]:
         lines.append(f"| {s['size']} | {s['condition']} | {s['k'] if s['k'] is not None else '—'} | "
-                     f"{_pct(s['median'])} | {_pct(s['min'])} | {_pct(s['max'])} | {_pct(s['pooled'])} |")
+                     f"{_pct(s['median'])} | {_pct(s['min'])} | {_pct(s['max'])} | {_pct(s['pooled'])} "
+                     f"| {_pct(s['chance'])} |")
     if analysis["held_task"]:
         lines += ["", f"### Held-out task `{analysis['held_out_task']}`: zero-shot through its word forms",
                   "", "Pooled over all its templates; 95% Clopper-Pearson interval; spread across "
                       "templates.", "",
+                  f"A uniform guesser scores {_pct(analysis['held_task'][0]['chance'])}.", "",
                   "| size | condition | exact match | 95% interval | median | min | max | best template |",
                   "| --- | --- | --- | --- | --- | --- | --- | --- |"]
         for h in analysis["held_task"]:

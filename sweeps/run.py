@@ -238,6 +238,9 @@ def main(argv: list[str] | None = None) -> int:
         _say(f"error: {exc}")
         return 2
     print(f"\nsweep finished in {time.perf_counter() - started:.0f}s wall time\n")
+    if args.sweep == "instructions":  # one row per phrasing: its own report, not 27 task tables
+        from .instructions_report import main as instructions_report
+        return 0 if args.no_report else instructions_report([str(out)])
     print_tables(rows)
     if not args.no_report:
         from .report import build_report, format_table

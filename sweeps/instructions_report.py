@@ -258,8 +258,13 @@ def answer(analysis: dict) -> dict:
                            if all(v == "helps" for v in verdicts[i:])), None)
         hurts_below = next((sizes[i] for i in reversed(range(len(sizes)))
                             if all(v == "hurts" for v in verdicts[:i + 1])), None)
+        hurts_from = next((sizes[i] for i in range(len(sizes))
+                           if all(v == "hurts" for v in verdicts[i:])), None)
+        helps_below = next((sizes[i] for i in reversed(range(len(sizes)))
+                            if all(v == "helps" for v in verdicts[:i + 1])), None)
         result[measure] = {"verdicts": dict(zip(sizes, verdicts)), "helps_from": helps_from,
-                           "hurts_up_to": hurts_below}
+                           "hurts_up_to": hurts_below, "hurts_from": hurts_from,
+                           "helps_up_to": helps_below}
     return result
 
 
@@ -273,9 +278,14 @@ def answer_sentence(measure: str, a: dict, analysis: dict) -> str:
         parts.append(f"tuning helps from {a['helps_from']} up")
     if a["hurts_up_to"]:
         parts.append(f"hurts up to {a['hurts_up_to']}")
+    if a.get("hurts_from") and not a["hurts_up_to"]:
+        parts.append(f"hurts from {a['hurts_from']} up (the reverse of FLAN's pattern)")
+    if a.get("helps_up_to") and not a["helps_from"]:
+        parts.append(f"helps up to {a['helps_up_to']} only (the reverse of FLAN's pattern)")
     if not parts:
         kinds = set(a["verdicts"].values())
-        parts.append("neither helps from some size on nor hurts below one" if kinds != {"no clear effect"}
+        parts.append("no pattern with size: " + ", ".join(f"{s} {v}" for s, v in a["verdicts"].items())
+                     if kinds != {"no clear effect"}
                      else "neither helps nor hurts at any size (every interval contains 0)")
     return f"**{measure}**: {', '.join(parts)} (tuned minus untuned, 95% interval: {numbers})."
 

@@ -69,6 +69,19 @@ def test_synthetic_results_give_the_planted_answer():
     assert (h["lo"], h["hi"]) == pytest.approx((ref.low, ref.high))
 
 
+def test_harm_that_grows_with_size_is_named_the_reverse_of_flan():
+    rows = synthetic_rows()
+    # tuned sub2 phrasings: equal at 10k, worse at 100k and 1m
+    for r in rows:
+        if r["condition"] != "untuned" and r["task"].startswith("sub2-words"):
+            r["exact_match"] = {"10k": 0.50, "100k": 0.05, "1m": 0.0}[r["size"]]
+        if r["condition"] == "untuned" and r["task"].startswith("sub2-words"):
+            r["exact_match"] = {"10k": 0.50, "100k": 0.30, "1m": 0.10}[r["size"]]
+    a = analyse(rows)["answer"]["held-out task"]
+    assert a["verdicts"] == {"10k": "no clear effect", "100k": "hurts", "1m": "hurts"}
+    assert a["hurts_from"] == "100k" and a["helps_from"] is None and a["hurts_up_to"] is None
+
+
 def test_no_effect_anywhere_is_said_so(tmp_path):
     rows = [r | {"exact_match": 0.25} for r in synthetic_rows()]
     run = tmp_path / "run"

@@ -132,8 +132,12 @@ def test_instructions_sweep_never_trains_held_out_phrasings_or_the_held_out_task
     from data_gen.templates import parse_word_task_name
     from sweeps.specs import SWEEPS
 
+    from sweeps.stages import staged_stream
+
     for device in ("cpu", "cuda"):
         cfg = SWEEPS["instructions"](device)
+        for cond in cfg.conditions:  # every stage's mixture fits the context (raises if not)
+            staged_stream(cfg, cond, cfg.train.steps, seed=0)
         held_task = [t for t in cfg.tasks
                      if not any(s.startswith(f"{t}-words") for c in cfg.conditions
                                 for st in c.stages for s in st.tasks)]

@@ -101,3 +101,14 @@ def test_cli_refuses_bad_input(tmp_path, capsys):
     (run / "results.jsonl").write_text(json.dumps(row("default", "10k", "add2", 0.5)) + "\n")
     assert main([str(run)]) == 2
     assert "no per-template rows" in capsys.readouterr().err
+
+
+def test_the_sweep_command_ends_with_this_report(tmp_path, capsys):
+    from sweeps.run import main as run_main
+
+    out = tmp_path / "run"
+    assert run_main(["instructions", "--sizes", "25k", "--steps", "6", "--eval-size", "5",
+                     "--conditions", "untuned,tuned-k1", "--no-progress", "--out", str(out)]) == 0
+    printed = capsys.readouterr().out
+    assert "From which size does tuning help" in printed and "Held-out task `sub2`" in printed
+    assert (out / "instructions" / "report.md").exists()

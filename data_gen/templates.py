@@ -48,7 +48,7 @@ import re
 from dataclasses import dataclass
 
 from .arithmetic import ArithmeticTask
-from .modular import MOD_OPERATIONS, ModularTask
+from .modular import ModularTask
 from .task import Example, Task, name_seed
 from .tokenizer import encode
 
@@ -341,8 +341,9 @@ def make_word_task(base: Task, selector: str, seed: int = 0) -> WordTask:
         i = int(m.group(2))
         if not 0 <= i < len(TEMPLATES[family]):
             raise ValueError(f"t{i}: family {family} has templates t00..t{len(TEMPLATES[family]) - 1:02d}")
+        if selector != f"t{i:02d}":  # one name per task: results are keyed by it
+            raise ValueError(f"write template {i} as t{i:02d}, e.g. {base.name}-words-t{i:02d}")
         chosen = (TEMPLATES[family][i],)
-        selector = f"t{i:02d}"
     for t in chosen:  # every character must be in the vocabulary (raises naming it)
         encode(re.sub(r"\{[abp]\}", "", t.text))
     return WordTask(base, tuple(chosen), selector)
@@ -354,14 +355,5 @@ def parse_word_task_name(name: str) -> tuple[str, str] | None:
     return (m.group(1), m.group(2) or "") if m else None
 
 
-def template_of(task_name: str) -> Template | None:
-    """The single template of a per-template task name ("add2-words-t05"), else None."""
-    parsed = parse_word_task_name(task_name)
-    if not parsed or not re.match(r"^t\d+$", parsed[1]):
-        return None
-    from . import make_task  # noqa: PLC0415 (the registry imports this module)
-    return make_task(task_name, eval_size=1).templates[0]
-
-
 __all__ = ["CUE", "HELD_OUT", "TEMPLATES", "FAMILIES", "Template", "WordTask", "family_of",
-           "split_templates", "make_word_task", "parse_word_task_name", "template_of", "SELECT_HELP"]
+           "split_templates", "make_word_task", "parse_word_task_name", "SELECT_HELP"]

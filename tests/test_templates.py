@@ -128,4 +128,7 @@ def test_bad_words_names_are_refused_with_the_valid_forms():
         with pytest.raises(ValueError, match=message):
             make_task(bad)
     assert isinstance(make_task("mod7-poly-words-t03"), WordTask)
-    assert make_task("add2-words-t3").name == "add2-words-t03"
+    with pytest.raises(ValueError, match="write template 3 as t03"):
+        make_task("add2-words-t3")
+    for name in ("add2-words-t03", "add2-words-k3", "add2-words-held", "sub2-words-all", "add2-words"):
+        assert make_task(name).name == name  # result rows are keyed by the name asked for

@@ -128,3 +128,40 @@ def test_bad_arguments():
         FastTrainStream([make_task("add2")], 2, 32, seed=0, weights=[0])
     with pytest.raises(ValueError, match="TrainStream"):
         FastTrainStream([make_task("add2")], 2, 32, seed=0).load_state_dict({"rng": None})
+
+
+def test_a_sweep_on_the_fast_stream_trains_and_resumes_from_its_checkpoint(tmp_path):
+    """The runner's stream choice reaches training; a unit stopped mid-run continues on the same
+    numpy generator state and ends with the rows an uninterrupted run writes."""
+    from dataclasses import replace
+
+    from sweeps.runner import make_stream, run_sweep
+    from sweeps.specs import tiny
+
+    assert isinstance(make_stream("auto", "cpu", [make_task("add2")], 2, 32, 0), __import__(
+        "data_gen").TrainStream)
+    assert isinstance(make_stream("auto", "cuda", [make_task("add2")], 2, 32, 0), FastTrainStream)
+    cfg = replace(tiny("cpu"), stream="fast", sizes=("25k",))
+    cfg = replace(cfg, train=replace(cfg.train, checkpoint_every=10))
+    whole = run_sweep(cfg, tmp_path / "whole", "cpu", progress=False, log=lambda _: None)
+
+    import minigpt.train as train_module
+    calls = {"n": 0}
+    original = train_module.Trainer._train_step
+
+    def stop_after_15(self):
+        calls["n"] += 1
+        if calls["n"] > 15:
+            raise KeyboardInterrupt
+        return original(self)
+
+    train_module.Trainer._train_step = stop_after_15
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            run_sweep(cfg, tmp_path / "cut", "cpu", progress=False, log=lambda _: None)
+    finally:
+        train_module.Trainer._train_step = original
+    resumed = run_sweep(cfg, tmp_path / "cut", "cpu", progress=False, log=lambda _: None)
+    strip = lambda rows: sorted(({k: v for k, v in r.items() if k != "wall_time_s"}  # noqa: E731
+                                 for r in rows), key=lambda r: r["task"])
+    assert strip(resumed) == strip(whole)

@@ -52,25 +52,27 @@ def apply_rotary(x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor) -> torch
 
 
 class LayerKV:
-    """One layer's cached keys and values, (B, nh, max_len, hs) each, allocated on first write with
-    the dtype the keys arrive in (bf16 under CUDA autocast)."""
+    """One layer's cached keys and values, (B, nh, length, hs) each, in the dtype they arrive in
+    (bf16 under CUDA autocast). Each write appends by concatenation, so the tensors attention
+    reads stay contiguous: on CPU that measured faster than writing into a preallocated
+    (B, nh, block_size, hs) buffer and attending to a slice of it (docstring of minigpt.generate)."""
 
-    def __init__(self, max_len: int):
-        self.max_len = max_len
+    def __init__(self):
         self.k: torch.Tensor | None = None
         self.v: torch.Tensor | None = None
 
     def write(self, k: torch.Tensor, v: torch.Tensor, start: int) -> tuple[torch.Tensor, torch.Tensor]:
-        """Store k, v (B, nh, T, hs) at positions start..start+T-1; return all keys and values so far."""
-        B, nh, T, hs = k.shape
-        if self.k is None:
-            self.k = k.new_empty(B, nh, self.max_len, hs)
-            self.v = v.new_empty(B, nh, self.max_len, hs)
-        elif self.k.shape[0] != B:
-            raise ValueError(f"this cache holds a batch of {self.k.shape[0]} sequences, got {B}")
-        self.k[:, :, start:start + T] = k
-        self.v[:, :, start:start + T] = v
-        return self.k[:, :, :start + T], self.v[:, :, :start + T]
+        """Append k, v (B, nh, T, hs), the positions start..start+T-1; return all keys and values."""
+        if start == 0 or self.k is None:
+            if start != 0:
+                raise ValueError(f"an empty layer cache cannot continue at position {start}")
+            self.k, self.v = k, v
+        else:
+            if self.k.shape[0] != k.shape[0] or self.k.shape[2] != start:
+                raise ValueError(f"this cache holds {self.k.shape[0]} sequences of "
+                                 f"{self.k.shape[2]} tokens; got {k.shape[0]} continuing at {start}")
+            self.k, self.v = torch.cat([self.k, k], dim=2), torch.cat([self.v, v], dim=2)
+        return self.k, self.v
 
 
 class KVCache:
@@ -84,7 +86,7 @@ class KVCache:
     def __init__(self, n_layer: int, max_len: int):
         self.max_len = max_len
         self.length = 0
-        self.layers = [LayerKV(max_len) for _ in range(n_layer)]
+        self.layers = [LayerKV() for _ in range(n_layer)]
 
 
 class CausalSelfAttention(nn.Module):

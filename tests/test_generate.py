@@ -12,6 +12,16 @@ from minigpt.model import GPT
 from minigpt.train import Trainer
 
 
+@pytest.fixture(scope="module", autouse=True)
+def one_thread():
+    """These tests run hundreds of tiny forward passes; on the shared 2-core machine two threads
+    made them many times slower than one (issue 12: 40-60x on a loaded machine)."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
 @torch.no_grad()
 def naive_generate(model, prompt, max_new_tokens, stop_id):
     """The reference: unbatched, uncached, written without minigpt.generate."""
@@ -28,19 +38,18 @@ def naive_generate(model, prompt, max_new_tokens, stop_id):
     return out
 
 
-def _random_model(seed=0, attn="sdpa", block_size=24, n_layer=2, scaled=True):
-    """Random weights. At GPT-2's init (std 0.02, tied embeddings) an untrained model just repeats
-    its last token whatever came before, which would hide a cache that gets positions or keys
-    wrong; `scaled` draws embeddings at std 1 and the other matrices and biases at std 0.5, so the
-    continuation depends on the whole context."""
+def _random_model(seed=0, attn="sdpa", block_size=24, n_layer=2):
+    """Random weights. At the model's own init (GPT-2's std 0.02, tied embeddings) an untrained
+    model just repeats its last token whatever came before, which hides a cache that gets
+    positions or keys wrong (measured: such a bug passed there); so embeddings are drawn at std 1
+    and the other matrices and biases at std 0.5, and the continuation depends on the context."""
     torch.manual_seed(seed)
     model = GPT(GPTConfig(n_layer=n_layer, n_head=2, n_embd=32, block_size=block_size, attn=attn,
                           norm="torch"))
-    if scaled:
-        with torch.no_grad():
-            for name, p in model.named_parameters():
-                if "ln_" not in name:
-                    p.normal_(0.0, 1.0 if "emb" in name else 0.5)
+    with torch.no_grad():
+        for name, p in model.named_parameters():
+            if "ln_" not in name:
+                p.normal_(0.0, 1.0 if "emb" in name else 0.5)
     return model
 
 
@@ -78,13 +87,6 @@ def test_random_model_matches_the_naive_loop(random_model, use_cache):
     assert got == expected
     assert all(len(row) == 10 for row in got)
     assert sum(len(set(row)) for row in got) > 3 * len(got)  # continuations, not one repeated token
-
-
-def test_model_at_its_own_init_matches_the_naive_loop():
-    model = _random_model(1, scaled=False)
-    prompts = _mixed_prompts(1)
-    expected = [naive_generate(model, p, 6, None) for p in prompts]
-    assert greedy_generate(model, prompts, 6, stop_id=None, batch_size=4) == expected
 
 
 @pytest.mark.parametrize("use_cache", [True, False])

@@ -239,6 +239,7 @@ def test_bench_reports_both_times_and_identical_outputs(capsys):
     (["--bench", "--sizes", "7k"], "unknown size"),
     (["--bench", "--task", "add"], "unknown task"),
     (["--bench", "--prompts", "0"], "--prompts and --repeats must be >= 1"),
+    (["--bench", "--sizes", "25k", "--new-tokens", "60"], "more than the model's block_size 64"),
     ([], "pass --bench"),
 ])
 def test_bench_cli_rejects_bad_input(argv, message, capsys):

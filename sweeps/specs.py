@@ -17,28 +17,22 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field, replace
 
-from data_gen import make_task
+from data_gen import base_task, check_task_format, make_task, with_format
 from minigpt.config import CPU_LADDER, GPU_LADDER, SIZES, TrainConfig, nominal_params
 
 BUDGETS = ("tokens", "examples")
 _CONDITION_NAME = re.compile(r"^[a-z0-9_-]+$")
-_FORMAT_SUFFIXES = {"": "", "rev": "-rev", "scratch": "-scratch"}
 
 
 def task_in_format(name: str, fmt: str) -> str:
-    """The task `name` written in format `fmt` ("" keeps it): ("add3", "scratch") -> "add3-scratch"."""
-    if fmt not in _FORMAT_SUFFIXES:
-        raise ValueError(f"unknown condition format '{fmt}'; valid: "
-                         f"{', '.join(repr(f) for f in _FORMAT_SUFFIXES)}")
-    return name + _FORMAT_SUFFIXES[fmt] if fmt and not name.endswith(_FORMAT_SUFFIXES[fmt]) else name
+    """The task `name` written in format `fmt` ("" keeps it): ("add3", "scratch") -> "add3-scratch".
+    data_gen owns the formats and refuses an unknown one (data_gen.with_format)."""
+    return with_format(name, fmt)
 
 
 def ability_of(name: str) -> str:
     """A task's name without its format suffix: the ability that conditions are compared on."""
-    for suffix in _FORMAT_SUFFIXES.values():
-        if suffix and name.endswith(suffix):
-            return name[: -len(suffix)]
-    return name
+    return base_task(name)
 
 
 @dataclass(frozen=True)
@@ -51,7 +45,7 @@ class Condition:
     def __post_init__(self):
         if not isinstance(self.name, str) or not _CONDITION_NAME.match(self.name):
             raise ValueError(f"condition name must match [a-z0-9_-]+, got {self.name!r}")
-        task_in_format("x", self.fmt)  # raises for an unknown format
+        check_task_format(self.fmt)  # raises for an unknown format, naming the valid ones
 
     def tasks(self, base_tasks) -> tuple[str, ...]:
         return tuple(task_in_format(t, self.fmt) for t in base_tasks)
@@ -139,4 +133,34 @@ def tiny(device_type: str) -> SweepConfig:
                    eval_size=50, curve_eval_size=20, description="smoke test")
 
 
-SWEEPS = {"arithmetic": arithmetic, "tiny": tiny}
+def scratchpad(device_type: str) -> SweepConfig:
+    """Does a scratchpad move the emergent scale? The same ladder, seeds and token budget train
+    twice: once answering directly ("plain") and once writing the column-by-column scratchpad of
+    data_gen.scratchpad before the answer ("scratchpad"), both scored on the same problems.
+
+    The budget is held equal in training tokens (compute), the x-axis of an emergence plot: a
+    scratchpad example is longer, so that condition sees fewer examples (rows record how many).
+    CPU: calibrated in docs/tutorial.md. GPU: a first guess, not yet measured on a GPU.
+    """
+    conditions = (Condition("plain", "", "the answer directly"),
+                  Condition("scratchpad", "scratch", "column by column, then the answer"))
+    if device_type == "cuda":
+        # Uncalibrated: 8-digit addition (Nye et al.'s case) and 3-digit multiplication, which
+        # had not appeared by 202M parameters when answered directly (ANCHORS.md); seq_len 128
+        # holds one add8 scratchpad example (100 tokens) or three mul3 ones (36).
+        return SweepConfig(
+            name="scratchpad", task_set="scratch-gpu", tasks=("add8", "mul3"), sizes=GPU_LADDER[:5],
+            seeds=(0, 1, 2),
+            train=TrainConfig(steps=1500, batch_size=128, seq_len=128, warmup_steps=100,
+                              eval_every=250),
+            eval_size=1000, curve_eval_size=200, conditions=conditions,
+            description="plain vs scratchpad on add8 and mul3, GPU ladder to 100M (uncalibrated)")
+    return SweepConfig(
+        name="scratchpad", task_set="scratch-add5", tasks=("add5",),
+        sizes=("25k", "50k", "100k", "200k"), seeds=(0, 1),
+        train=TrainConfig(steps=600, batch_size=32, seq_len=64, warmup_steps=60, eval_every=200),
+        eval_size=200, curve_eval_size=50, conditions=conditions,
+        description="plain vs scratchpad on 5-digit addition, CPU sizes 25k-200k")
+
+
+SWEEPS = {"arithmetic": arithmetic, "tiny": tiny, "scratchpad": scratchpad}

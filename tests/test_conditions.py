@@ -23,7 +23,7 @@ def test_task_names_in_a_format_and_back():
     assert task_in_format("add3", "rev") == "add3-rev"
     assert task_in_format("add3", "scratch") == "add3-scratch"
     assert ability_of("add3-rev") == ability_of("add3-scratch") == ability_of("add3") == "add3"
-    with pytest.raises(ValueError, match="unknown condition format 'cot'; valid"):
+    with pytest.raises(ValueError, match="unknown task format 'cot'; valid: '', 'rev', 'scratch'"):
         Condition("x", fmt="cot")
 
 

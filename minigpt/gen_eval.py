@@ -34,35 +34,7 @@ from data_gen.task import Example, Task
 from data_gen.tokenizer import EOS_ID, decode, encode
 
 from .evaluate import METRIC_NAMES, edit_distance
-
-try:
-    from .generate import greedy_generate
-except ImportError:  # TEMPORARY: until the `generate` branch (KV-cached decoding) is merged
-    @torch.no_grad()
-    def greedy_generate(model, prompts, max_new_tokens, stop_id=EOS_ID, batch_size=256,
-                        use_cache=True, device=None):
-        """Uncached stand-in for minigpt.generate.greedy_generate (same signature and output):
-        prompts of one length decode together, recomputing the whole prefix at every step."""
-        device = torch.device(device) if device is not None else next(model.parameters()).device
-        out: list[list[int] | None] = [None] * len(prompts)
-        groups: dict[int, list[int]] = {}
-        for i, p in enumerate(prompts):
-            groups.setdefault(len(p), []).append(i)
-        for idx in groups.values():
-            for start in range(0, len(idx), batch_size):
-                chunk = idx[start:start + batch_size]
-                tokens = torch.tensor([list(prompts[i]) for i in chunk], device=device)
-                n0 = tokens.size(1)
-                for _ in range(max_new_tokens):
-                    logits, _ = model(tokens)
-                    nxt = logits[:, -1].argmax(-1, keepdim=True)
-                    tokens = torch.cat([tokens, nxt], dim=1)
-                    if stop_id is not None and bool((tokens[:, n0:] == stop_id).any(1).all()):
-                        break
-                for i, row in zip(chunk, tokens[:, n0:].tolist()):
-                    out[i] = row[: row.index(stop_id)] if stop_id in row else row
-        return out
-
+from .generate import greedy_generate
 
 GEN_METRIC_NAMES = METRIC_NAMES + ("step_acc", "no_answer")
 

@@ -135,5 +135,6 @@ def test_a_real_model_is_decoded_within_its_context():
     model = GPT(GPTConfig.from_size("25k", block_size=64), "cpu")
     m = evaluate_generative(model, task, device="cpu")
     assert m["n_eval"] == 6 and 0.0 <= m["step_acc"] <= 1.0 and m["answer_logprob"] < 0
+    assert evaluate_generative(model, task, device="cpu", use_cache=False) == m  # cache: same text
     with pytest.raises(ValueError, match="at least one example"):
         evaluate_generative(model, task, [], device="cpu")

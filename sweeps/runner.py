@@ -16,7 +16,8 @@ add step_acc and no_answer. Plain tasks keep minigpt.evaluate's fixed-width deco
 
 A unit is one (condition, size, seed) training run. Under a token budget every condition trains
 the same number of steps; under an example budget each condition's steps are set so that it sees
-as many training examples as the first condition does in the configured steps (long scratchpad
+as many training examples as the first condition (SweepConfig.reference_condition) does in the
+configured steps (long scratchpad
 examples then get more tokens).
 
 Started again on the same folder, the runner skips units all of whose rows exist, continues an
@@ -95,6 +96,10 @@ def write_unit_rows(path: Path, rows: list[dict]) -> None:
 
 def config_record(cfg: SweepConfig, device: str, shard: tuple[int, int] = (0, 1)) -> dict:
     record = asdict(cfg)
+    if cfg.budget == "tokens":  # the reference condition matters only under an examples budget
+        del record["budget_reference"]
+    else:
+        record["budget_reference"] = asdict(cfg.reference_condition)
     record["device_type"] = torch.device(device).type
     if shard != (0, 1):
         record["shard"] = f"{shard[0]}/{shard[1]}"  # a part of a sweep; sweeps.merge joins parts
@@ -137,13 +142,13 @@ def examples_per_context(tasks, batch_size: int, seq_len: int, samples: int = 25
 
 def unit_steps(cfg: SweepConfig, condition: str) -> int:
     """Optimizer steps for one condition's runs under the sweep's budget (see the module doc)."""
-    steps = cfg.train.steps
-    if cfg.budget == "tokens" or condition == cfg.conditions[0].name:
+    steps, ref = cfg.train.steps, cfg.reference_condition
+    if cfg.budget == "tokens" or condition == ref.name:
         return steps
     per_context = {c.name: examples_per_context(
         [make_task(t, eval_size=cfg.eval_size) for t in c.tasks(cfg.tasks)],
-        cfg.train.batch_size, cfg.train.seq_len) for c in (cfg.conditions[0], cfg.condition(condition))}
-    target = steps * per_context[cfg.conditions[0].name]
+        cfg.train.batch_size, cfg.train.seq_len) for c in (ref, cfg.condition(condition))}
+    target = steps * per_context[ref.name]
     return max(1, round(target / per_context[condition]))
 
 

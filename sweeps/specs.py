@@ -68,6 +68,9 @@ class SweepConfig:
     keep_checkpoints: bool = False
     conditions: tuple[Condition, ...] = field(default_factory=lambda: (Condition(),))
     budget: str = "tokens"         # held equal across conditions: "tokens" or "examples"
+    # under an examples budget, the condition whose examples seen every condition matches: the
+    # first condition unless set (a part run with --conditions keeps the whole sweep's first)
+    budget_reference: Condition | None = None
 
     def __post_init__(self):
         unknown = [s for s in self.sizes if s not in SIZES]
@@ -85,6 +88,10 @@ class SweepConfig:
                 make_task(name, eval_size=self.eval_size)  # raises a ValueError naming valid forms
         if not 1 <= self.curve_eval_size:
             raise ValueError("curve_eval_size must be at least 1")
+
+    @property
+    def reference_condition(self) -> Condition:
+        return self.budget_reference or self.conditions[0]
 
     def condition(self, name: str) -> Condition:
         return next(c for c in self.conditions if c.name == name)

@@ -164,10 +164,10 @@ def scratchpad(device_type: str) -> SweepConfig:
             description="plain vs scratchpad on add8 and mul3, GPU ladder to 100M (uncalibrated)")
     return SweepConfig(
         name="scratchpad", task_set="scratch-add5", tasks=("add5",),
-        sizes=("25k", "50k", "100k", "200k"), seeds=(0, 1),
-        train=TrainConfig(steps=600, batch_size=32, seq_len=64, warmup_steps=60, eval_every=200),
+        sizes=("25k", "50k", "100k"), seeds=(0, 1),
+        train=TrainConfig(steps=1000, batch_size=32, seq_len=64, warmup_steps=100, eval_every=250),
         eval_size=200, curve_eval_size=50, conditions=conditions,
-        description="plain vs scratchpad on 5-digit addition, CPU sizes 25k-200k")
+        description="plain vs scratchpad on 5-digit addition, CPU sizes 25k-100k")
 
 
 SWEEPS = {"arithmetic": arithmetic, "tiny": tiny, "scratchpad": scratchpad}

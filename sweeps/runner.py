@@ -9,9 +9,15 @@ The run folder holds everything a report needs and survives a crash at any momen
     tb/<unit>/      TensorBoard scalars, <unit> = <condition>-<size>-s<seed>
     ckpt/<unit>.pt  the checkpoint of an unfinished unit (deleted once its rows exist)
 
+A task with a scratchpad format (data_gen.scratchpad) is evaluated generatively: the model writes
+until its end token and the final answer after the marker is scored (minigpt.gen_eval); its rows
+add step_acc and no_answer. Plain tasks keep minigpt.evaluate's fixed-width decoding. Rows record
+`examples`, the training examples seen.
+
 A unit is one (condition, size, seed) training run. Under a token budget every condition trains
 the same number of steps; under an example budget each condition's steps are set so that it sees
-as many training examples as the first condition does in the configured steps (long scratchpad
+as many training examples as the first condition (SweepConfig.reference_condition) does in the
+configured steps (long scratchpad
 examples then get more tokens).
 
 Started again on the same folder, the runner skips units all of whose rows exist, continues an
@@ -39,6 +45,7 @@ from data_gen.tokenizer import EOS_ID
 from minigpt.config import GPTConfig
 from minigpt.evaluate import METRIC_NAMES, evaluate_examples
 from minigpt.flops import count_params, training_flops
+from minigpt.gen_eval import evaluate_generative
 from minigpt.model import GPT
 from minigpt.train import Trainer
 
@@ -90,6 +97,10 @@ def write_unit_rows(path: Path, rows: list[dict]) -> None:
 
 def config_record(cfg: SweepConfig, device: str, shard: tuple[int, int] = (0, 1)) -> dict:
     record = asdict(cfg)
+    if cfg.budget == "tokens":  # the reference condition matters only under an examples budget
+        del record["budget_reference"]
+    else:
+        record["budget_reference"] = asdict(cfg.reference_condition)
     record["device_type"] = torch.device(device).type
     if shard != (0, 1):
         record["shard"] = f"{shard[0]}/{shard[1]}"  # a part of a sweep; sweeps.merge joins parts
@@ -144,20 +155,33 @@ def examples_per_context(tasks, batch_size: int, seq_len: int, samples: int = 25
 
 def unit_steps(cfg: SweepConfig, condition: str) -> int:
     """Optimizer steps for one condition's runs under the sweep's budget (see the module doc)."""
-    steps = cfg.train.steps
-    if cfg.budget == "tokens" or condition == cfg.conditions[0].name:
+    steps, ref = cfg.train.steps, cfg.reference_condition
+    if cfg.budget == "tokens" or condition == ref.name:
         return steps
     per_context = {c.name: examples_per_context(
         [make_task(t, eval_size=cfg.eval_size) for t in c.tasks(cfg.tasks)],
-        cfg.train.batch_size, cfg.train.seq_len) for c in (cfg.conditions[0], cfg.condition(condition))}
-    target = steps * per_context[cfg.conditions[0].name]
+        cfg.train.batch_size, cfg.train.seq_len) for c in (ref, cfg.condition(condition))}
+    target = steps * per_context[ref.name]
     return max(1, round(target / per_context[condition]))
+
+
+SCRATCH_METRICS = ("step_acc", "no_answer")
+
+
+def evaluate_task(model, task, examples, device) -> dict:
+    """A task's metrics on `examples`: a scratchpad task is decoded freely and its final answer
+    parsed (minigpt.gen_eval, which adds step_acc and no_answer); a plain task keeps the
+    fixed-width evaluation of minigpt.evaluate. The four shared metrics mean the same in both."""
+    if task.marker is not None:
+        return evaluate_generative(model, task, examples, device)
+    return evaluate_examples(model, examples, device)
 
 
 def _row(cfg: SweepConfig, condition: str, task, size: str, seed: int, model: GPT, result,
          metrics, examples: int | None, device) -> dict:
     counts = count_params(model.config)
-    metrics = metrics or {name: None for name in METRIC_NAMES}
+    names = METRIC_NAMES + (SCRATCH_METRICS if task.marker is not None else ())
+    metrics = metrics or {name: None for name in names}
     return {
         "sweep": cfg.name, "task_set": cfg.task_set, "condition": condition, "task": task.name,
         "ability": ability_of(task.name), "size": size, "seed": seed,
@@ -204,11 +228,11 @@ def train_unit(cfg: SweepConfig, condition: str, size: str, seed: int, run_dir: 
         if rows:  # a resumed unit replays steps it had evaluated: those rows exist already
             append_jsonl_atomic(curves_path, rows)
             seen.update((condition, size, seed, r["task"], step) for r in rows)
-        return {f"eval/{name}/{k}": v for name, m in metrics_by_task.items() for k, v in m.items()}
+        return {f"eval/{name}/{k}": v for name, m in metrics_by_task.items() for k, v in m.items()
+                if v is not None}
 
     def on_eval(step: int) -> dict:
-        metrics = {name: evaluate_examples(model, examples, device)
-                   for name, examples in curve_sets.items()}
+        metrics = {t.name: evaluate_task(model, t, curve_sets[t.name], device) for t in tasks}
         return record_curve(step, metrics, trainer.losses[-1] if trainer.losses else None)
 
     ckpt = run_dir / "ckpt" / f"{unit}.pt"
@@ -221,7 +245,7 @@ def train_unit(cfg: SweepConfig, condition: str, size: str, seed: int, run_dir: 
     result = trainer.run()
     metrics_by_task = {}
     if result.status == "ok":
-        metrics_by_task = {t.name: evaluate_examples(model, t.eval_set(), device) for t in tasks}
+        metrics_by_task = {t.name: evaluate_task(model, t, t.eval_set(), device) for t in tasks}
         trainer.log_scalars(record_curve(result.steps, metrics_by_task, result.final_loss))
     trainer.close()
     examples = getattr(stream, "examples_seen", None)

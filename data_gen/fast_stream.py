@@ -17,10 +17,11 @@ fit. Then each task generates all its fitting examples in one vectorised call (o
 digits by integer division) and they are scattered into the rows at their offsets.
 
 Vectorised tasks: n-digit add, sub and mul for n <= 9, plain and reversed, and every
-modular task. Any other task (one added later, or larger digit counts) goes through its own
-Python `sample_train`, fed from this stream's generator: still deterministic and still free of
-evaluation problems, only slower. Tasks whose examples vary in length are refused with a message
-naming them; use TrainStream for those.
+modular task. Any other task of one example length (a scratchpad format, larger digit counts, a
+task added later) goes through its own Python `sample_train`, fed from this stream's generator:
+still deterministic and free of evaluation problems, only slower. A mixture with a task whose
+examples vary in length (instruction templates, say) is packed row by row as TrainStream packs it,
+each batch seeded from this stream's generator: the same contract, at the Python stream's speed.
 """
 from __future__ import annotations
 
@@ -32,6 +33,7 @@ import torch
 
 from .arithmetic import ArithmeticTask
 from .modular import MOD_OPERATIONS, ModularTask
+from .stream import TrainStream
 from .task import Task
 from .tokenizer import PAD_ID, STOI, encode
 
@@ -139,16 +141,13 @@ class _ModularSampler(_Sampler):
 
 
 class _PythonSampler(_Sampler):
-    """Any task, through its own sample_train; the Random is seeded from the stream's generator."""
+    """Any task of one example length, through its own sample_train; the Random is seeded from the
+    stream's generator."""
 
     def __init__(self, task: Task):
         self.task = task
-        lengths = {len(task.sample_train(random.Random(s)).text) for s in range(8)}
-        if len(lengths) != 1:
-            raise ValueError(f"FastTrainStream needs examples of one length per task; {task.name} "
-                             f"has lengths {sorted(lengths)}: use data_gen.TrainStream for it")
         example = task.sample_train(random.Random(0))
-        self.length = lengths.pop()
+        self.length = len(example.text)
         self.answer_start = len(example.prompt)
 
     def sample(self, rng, n):
@@ -156,10 +155,19 @@ class _PythonSampler(_Sampler):
         rows = []
         for _ in range(n):
             ex = self.task.sample_train(py)
-            if len(ex.prompt) != self.answer_start:
-                raise ValueError(f"{self.task.name}: prompt lengths vary; use data_gen.TrainStream")
+            if len(ex.prompt) != self.answer_start or len(ex.text) != self.length:
+                raise ValueError(f"task {self.task.name} wrote an example of another length than its "
+                                 f"first ({len(ex.text)} tokens, not {self.length}); a task of varying "
+                                 f"lengths must say so through max_text_len")
             rows.append(encode(ex.text))
         return np.array(rows, dtype=np.int64).reshape(n, self.length)
+
+
+def _one_length(task: Task, samples: int = 16) -> bool:
+    """Whether every example of `task` has one length: a few samples agree with max_text_len."""
+    lengths = {len(task.sample_train(random.Random(s)).text) for s in range(samples)}
+    declared = getattr(task, "max_text_len", None)
+    return len(lengths) == 1 and declared in (None, next(iter(lengths)))
 
 
 def sampler_for(task: Task) -> _Sampler:
@@ -181,6 +189,15 @@ class FastTrainStream:
         if weights is not None and (len(weights) != len(tasks) or min(weights) < 0 or sum(weights) <= 0):
             raise ValueError("weights must be one non-negative number per task, not all zero")
         self.tasks = list(tasks)
+        self.batch_size, self.seq_len = batch_size, seq_len
+        self.rng = np.random.default_rng(seed)
+        self.examples_seen = 0
+        self._rows = None
+        if not all(_one_length(t) for t in self.tasks):
+            # examples of varying length: pack row by row as TrainStream does, each batch seeded
+            # from this stream's generator (still deterministic and resumable, not vectorised)
+            self._rows = TrainStream(self.tasks, batch_size, seq_len, seed=0, weights=weights)
+            return
         self.samplers = [sampler_for(t) for t in self.tasks]
         self.lengths = np.array([s.length for s in self.samplers], dtype=np.int64)
         longest = int(self.lengths.max())
@@ -188,14 +205,17 @@ class FastTrainStream:
             raise ValueError(f"seq_len {seq_len} is too short for one example of {longest} tokens")
         w = np.asarray(weights if weights is not None else [1.0] * len(tasks), dtype=np.float64)
         self.probs = w / w.sum()
-        self.batch_size, self.seq_len = batch_size, seq_len
         self.room = seq_len + 1
         self.slots = self.room // int(self.lengths.min()) + 1
-        self.rng = np.random.default_rng(seed)
-        self.examples_seen = 0
 
     def next_batch(self) -> tuple[torch.Tensor, torch.Tensor]:
         """(x, y), both (batch_size, seq_len) int64; y is -100 where there is no answer token."""
+        if self._rows is not None:
+            self._rows.rng.seed(int(self.rng.integers(0, 2 ** 63)))
+            before = self._rows.examples_seen
+            x, y = self._rows.next_batch()
+            self.examples_seen += self._rows.examples_seen - before
+            return x, y
         B, room = self.batch_size, self.room
         choice = self.rng.choice(len(self.tasks), size=(B, self.slots), p=self.probs)
         lengths = self.lengths[choice]

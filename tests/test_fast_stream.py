@@ -9,11 +9,11 @@ import torch
 from data_gen import IGNORE_INDEX, make_task
 from data_gen.fast_stream import FastTrainStream, _PythonSampler, sampler_for
 from data_gen.task import Example, Task
-from data_gen.tokenizer import PAD_ID, decode
+from data_gen.tokenizer import EOS_ID, PAD_ID, decode
 
 TASKS = ["add1", "add3", "add8", "add17", "sub1", "sub4", "mul2", "mul3", "mul9", "add3-rev",
          "sub3-rev", "mul2-rev", "mod7-add", "mod97-sub", "mod97-mul", "mod97-div", "mod97-poly",
-         "mod113-div-rev", "mod10-add"]
+         "mod113-div-rev", "mod10-add", "add3-scratch", "sub2-scratch", "mul2-scratch"]
 _PROBLEM = re.compile(r"^(\d+)([-+*/^])(\d+)(%\d+)?=$")
 
 
@@ -111,14 +111,41 @@ def test_other_tasks_go_through_their_own_sampler():
 
 class _Ragged(Task):
     name, answer_len, eval_size = "ragged", 1, 1
+    max_text_len = 8  # "11111=" + "1" + end token
 
     def sample_train(self, rng: random.Random) -> Example:
         return Example("1" * rng.randint(1, 5) + "=", "1")
 
 
-def test_variable_length_tasks_are_refused_with_a_message():
-    with pytest.raises(ValueError, match="ragged.*TrainStream"):
-        FastTrainStream([_Ragged()], 2, 32, seed=0)
+def test_tasks_of_varying_length_are_packed_row_by_row_deterministically():
+    tasks = [_Ragged(), make_task("add2")]
+    a = FastTrainStream(tasks, 4, 32, seed=0)
+    assert a._rows is not None
+    x, y = a.next_batch()
+    pieces = [p for row in x.tolist() for p in decode(row).split("\n")[:-1]]
+    assert any(re.fullmatch(r"1{1,5}=1", p) for p in pieces)
+    assert all(re.fullmatch(r"1{1,5}=1|\d\d\+\d\d=\d{3}", p) for p in pieces), pieces
+    assert a.examples_seen == int((y == EOS_ID).sum())  # every example ends in a target end token
+    state = a.state_dict()
+    nxt = a.next_batch()
+    b = FastTrainStream(tasks, 4, 32, seed=7)
+    b.load_state_dict(state)
+    assert torch.equal(b.next_batch()[0], nxt[0])
+    assert not torch.equal(FastTrainStream(tasks, 4, 32, seed=1).next_batch()[0], x)
+
+
+def test_a_task_that_hides_varying_lengths_is_caught_when_it_shows_them():
+    class Liar(_Ragged):
+        name = "liar"
+
+        def sample_train(self, rng):
+            return Example("1=" if rng.random() < 0.999 else "11=", "1")
+
+    Liar.max_text_len = 4
+    stream = FastTrainStream([Liar()], 64, 32, seed=0)
+    with pytest.raises(ValueError, match="liar.*max_text_len"):
+        for _ in range(50):
+            stream.next_batch()
 
 
 def test_bad_arguments():

@@ -404,7 +404,8 @@ def analyse_metric(points: list[dict], metric: str, threshold_frac: float = 0.5,
         out["verdict"] = "zig-zag" if falls else "emergent"
         out["reason"] = (f"first size clearly above chance: {s['size']} ({s['mean']:.3g} {iv} vs "
                          f"chance {chance:.3g}); last below: {prev['size']} ({prev['mean']:.3g})"
-                         + (f"; back at chance at {', '.join(falls)} (non-monotone)" if falls else "")
+                         + (f"; not clearly above chance again at {', '.join(falls)} (non-monotone)"
+                            if falls else "")
                          + below_txt)
         em = {"size": s["size"], "params": s["params"], "flops": s["flops"],
               "last_below": prev["size"], "last_below_params": prev["params"],

@@ -75,7 +75,7 @@ def format_table(source, threshold_frac: float = 0.5) -> str:
     for r in table:
         step = (f"{r['last_below']} → {r['emergent_size']}" if r.get("emergent_size") else "—")
         if r.get("falls_back"):
-            step += f" (back at chance at {', '.join(r['falls_back'])})"
+            step += f" (not clearly above chance again at {', '.join(r['falls_back'])})"
         cross = "—"
         if r.get("crossing_bracket"):
             cross = (f"{' → '.join(r['crossing_bracket'])}; ≈{_fmt(r['crossing_params'])} "

@@ -282,3 +282,29 @@ def test_ingest_errors_name_the_csv_line(tmp_path, capsys):
     bad.write_text("family,model,params,task,metric,value\nF,m1,1e6,t,exact_match,abc\n")
     assert ingest_main([str(bad), str(tmp_path / "o")]) == 2
     assert "bad.csv:2: column value = 'abc': expected a number" in capsys.readouterr().err
+
+
+def test_report_never_crashes_on_random_schema_valid_runs(tmp_path_factory):
+    """Random curves, missing values, null params and mixed seed layouts: a report is written."""
+    from hypothesis import HealthCheck, given, settings
+    from hypothesis import strategies as st
+
+    value = st.one_of(st.floats(0, 1), st.none())
+
+    @settings(max_examples=6, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+    @given(st.lists(st.tuples(st.sampled_from(SIZES), st.one_of(st.integers(0, 2), st.none()),
+                              value, value, st.booleans(), st.sampled_from(["a", "b"])),
+                    min_size=1, max_size=14))
+    def check(spec):
+        run = tmp_path_factory.mktemp("run")
+        rows = [{"task": "t", "condition": cond, "size": s, "seed": seed,
+                 "params": PARAMS[s] if keep else None, "flops": None if seed is None else 1e12,
+                 "n_eval": 50, "chance": {"exact_match": 0.01}, "exact_match": em,
+                 "per_digit_acc": pd, "status": "ok"}
+                for s, seed, em, pd, keep, cond in spec]
+        _write_jsonl(run / "results.jsonl", rows)
+        out = build_report(run, n_boot=100, tensorboard=False)
+        assert (out / "report.md").is_file()
+        json.loads((out / "emergence.json").read_text())
+
+    check()

@@ -36,7 +36,7 @@ from typing import NamedTuple
 import numpy as np
 
 from .stats import CONF, fit_logistic, resample_sizes, replicate_intervals, size_interval
-from .validate import (REQUIRED_KEYS, ResultsError, check_rows, is_finite, metric_keys,  # noqa: F401
+from .validate import (METRIC_RANGES, REQUIRED_KEYS, ResultsError, check_rows, is_finite, metric_keys,  # noqa: F401
                        raise_errors, read_results)
 
 
@@ -239,15 +239,17 @@ def shape(x: list[float], q: list[float], names: list[str]) -> dict:
     i = max(1, int(np.searchsorted(x, x0)))
     i = min(i, len(x) - 1)
     gap = x[i] - x[i - 1]
+    caveat = ("; with 4 sizes the 4-parameter fit passes through every point, so this is weak "
+              "evidence" if n == MIN_SHAPE_SIZES else "")
     if w <= gap:
         out["shape"] = "sharp"
         out["shape_reason"] = (f"10–90% width {w:.2f} decades ≤ the {gap:.2f}-decade gap between "
                                f"{names[i - 1]} and {names[i]}: the rise is within one step of "
-                               "the measured sizes")
+                               "the measured sizes" + caveat)
     else:
         out["shape"] = "gradual"
         out["shape_reason"] = (f"10–90% width {w:.2f} decades > the {gap:.2f}-decade gap between "
-                               f"{names[i - 1]} and {names[i]} around the midpoint")
+                               f"{names[i - 1]} and {names[i]} around the midpoint" + caveat)
     return out
 
 
@@ -317,8 +319,12 @@ def analyse_metric(points: list[dict], metric: str, threshold_frac: float = 0.5,
     chance, note = _chance(all_rows, metric)
     if note:
         out["notes"].append(note)
+    lo_ok, hi_ok = METRIC_RANGES.get(metric, (0.0, 1.0) if spec.perfect == 1.0 else
+                                     (-math.inf, math.inf))
     for s in per_size:
         iv = size_interval(s["values"], s["trials"], conf)
+        if iv["lo"] is not None:  # a seed interval can run past what the metric can score
+            iv["lo"], iv["hi"] = max(iv["lo"], lo_ok), min(iv["hi"], hi_ok)
         s.update(interval=iv, lo=iv["lo"], hi=iv["hi"])
     x = [math.log10(s["params"]) for s in per_size]
     names = [s["size"] for s in per_size]
@@ -431,6 +437,20 @@ def analyse_metric(points: list[dict], metric: str, threshold_frac: float = 0.5,
     return out
 
 
+def _analyse_safely(points, metric, *args) -> dict:
+    """analyse_metric, but a fault in one (curve, metric) is reported there, not raised: one bad
+    curve never stops the report. The message says what failed, so it is not hidden."""
+    try:
+        return analyse_metric(points, metric, *args)
+    except Exception as e:  # noqa: BLE001
+        return {"metric": metric, "label": metric, "per_size": [], "verdict": "analysis failed",
+                "reason": f"analysis failed: {type(e).__name__}: {e}", "emergent": None,
+                "emergent_params": None, "emergent_flops": None, "crossing": None,
+                "shape": "undefined", "shape_reason": "analysis failed", "width_decades": None,
+                "logistic": None, "jump_interval": None, "falls_back": [], "below_chance": [],
+                "notes": []}
+
+
 def metric_question(metrics: dict[str, dict]) -> dict:
     """Schaeffer et al.'s question for one curve: is the exact-match jump sharp elsewhere too,
     and between the same pair of sizes?"""
@@ -500,7 +520,7 @@ def analyse(rows: list[dict], threshold_frac: float = 0.5, floor: float = FLOOR,
         names = list(dict.fromkeys(m for r in ok for m in metric_keys(r)))
         names = [m for m in METRICS if m in names] + [m for m in names if m not in METRICS]
         rng = np.random.default_rng([seed, n])
-        metrics = {m: analyse_metric(points, m, threshold_frac, floor, conf, n_boot, rng)
+        metrics = {m: _analyse_safely(points, m, threshold_frac, floor, conf, n_boot, rng)
                    for m in names}
         n_eval = sorted({int(r["n_eval"]) for r in ok if is_finite(r.get("n_eval"))})
         tasks[curve_label(condition, task)] = {

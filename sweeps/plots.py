@@ -66,7 +66,7 @@ def plot_ability(ability: str, curves: dict[str, dict], out: Path) -> Path | Non
         p.get("flops") for c in curves.values() for m in metrics
         for p in (c["metrics"].get(m) or {}).get("per_size", []))]
     fig, axes = plt.subplots(len(axes_used), len(metrics), squeeze=False,
-                             figsize=(3.9 * len(metrics), 3.5 * len(axes_used) + 0.8))
+                             figsize=(max(7.0, 3.9 * len(metrics)), 3.5 * len(axes_used) + 1.2))
     for row, (axis, xlabel) in enumerate(axes_used):
         for col, name in enumerate(metrics):
             ax = axes[row, col]
@@ -89,7 +89,7 @@ def plot_ability(ability: str, curves: dict[str, dict], out: Path) -> Path | Non
             title = name
             if row == 0 and len(curves) == 1:
                 mm = next(iter(curves.values()))["metrics"][name]
-                title += f": {mm.get('verdict')}, shape {mm.get('shape')}"
+                title += f"\n{mm.get('verdict')}; shape {mm.get('shape')}"
             if missing:
                 title += "\nno FLOPs: " + "; ".join(
                     (f"{lab}: " if len(curves) > 1 else "") + ", ".join(s)
@@ -98,12 +98,14 @@ def plot_ability(ability: str, curves: dict[str, dict], out: Path) -> Path | Non
     handles, labels = axes[0, 0].get_legend_handles_labels()
     extra = [plt.Line2D([], [], color="grey", ls="--", lw=0.9),
              plt.Line2D([], [], color="grey", marker="*", ls="", ms=12, mec="black")]
+    ncol = min(len(labels) + 2, 2 if len(metrics) == 1 else 4)
     fig.legend(handles + extra, labels + ["chance", "emergent scale (first size clearly above "
                                                     "chance)"],
-               loc="lower center", ncol=min(len(labels) + 2, 5), fontsize=8)
-    fig.suptitle(f"{ability}: score against scale (error bars: 95% interval over problems and "
+               loc="lower center", ncol=ncol, fontsize=8)
+    rows_legend = math.ceil((len(labels) + 2) / ncol)
+    fig.suptitle(f"{ability}: score against scale\n(error bars: 95% interval over problems and "
                  f"seeds; band: seed min–max)", fontsize=10)
-    fig.tight_layout(rect=(0, 0.07, 1, 0.95))
+    fig.tight_layout(rect=(0, 0.03 + 0.035 * rows_legend * 4.7 / fig.get_figheight(), 1, 0.93))
     path = out / f"{safe_name(ability)}_scale.png"
     fig.savefig(path, dpi=90)
     plt.close(fig)

@@ -324,3 +324,25 @@ def test_emergent_scale_is_invariant_to_row_order(values, rnd):
         assert a["emergent"]["size"] == f"s{ref}"
     else:
         assert a["emergent_params"] is None
+
+
+def test_printed_shape_reason_matches_the_rule_that_fired():
+    """The numbers in the reason are the ones compared, and the comparison holds."""
+    import re
+    for vals, want in (([0, 0, 0, 0, 1, 1, 1, 1], "sharp"), ([i / 7 for i in range(8)], "gradual")):
+        m = em(vals)
+        w, gap = map(float, re.findall(r"width ([\d.]+) decades [≤>] the ([\d.]+)-decade gap",
+                                       m["shape_reason"])[0])
+        assert m["shape"] == want
+        assert (w <= gap) == (want == "sharp") and ("≤" in m["shape_reason"]) == (want == "sharp")
+        assert m["width_decades"] == pytest.approx(w, abs=0.005)
+
+
+def test_tables_give_intervals_per_condition():
+    from sweeps.tables import task_table
+    rows = rows_for({"exact_match": [0, 0, 0.5, 0.9]}, condition="scratchpad")
+    text = task_table(rows, "t", "scratchpad")
+    assert text.startswith("task t [scratchpad]") and "n_eval" in text
+    lo, hi = clopper_pearson(100, 200)
+    assert f"[{float(lo):.1%}, {float(hi):.1%}]" in text
+    assert text.endswith("first size clearly above chance (exact match): s2")

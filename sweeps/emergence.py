@@ -288,7 +288,7 @@ def _boot_interval(boot: dict, key: str, conf: float) -> dict:
             hi = val
     at_smallest = boot["outcomes"][0]["count"] / n if boot["outcomes"] else 0.0
     return {"lo": lo, "hi": hi, "p_none": boot["none"] / n, "p_at_smallest": at_smallest,
-            "lo_at_smallest": boot["outcomes"] and lo == seq[0][0],
+            "lo_at_smallest": bool(boot["outcomes"]) and lo == seq[0][0],
             "hi_beyond_largest": hi == math.inf}
 
 

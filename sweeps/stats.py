@@ -96,8 +96,10 @@ def resample_sizes(values_by_size: list[np.ndarray], trials_by_size: list[int | 
     """Bootstrap replicates of each size's per-seed scores: shape (n_boot, n_seeds) per size.
 
     Seeds are drawn with replacement (where a size has several), then each drawn seed's score is
-    redrawn as Binomial(trials, observed rate) / trials (where trials are known). Returns None
-    when no size has any source of sampling error (one seed each and no trials)."""
+    redrawn from its problems (where trials are known): a rate from the Jeffreys posterior
+    Beta(k + 1/2, n - k + 1/2), then Binomial(n, rate) / n. Drawing the rate first keeps a size
+    that scored 0/n (or n/n) from looking certain, which a plain Binomial(n, k/n) redraw would.
+    Returns None when no size has any source of sampling error (one seed each and no trials)."""
     if all(len(v) < 2 and not t for v, t in zip(values_by_size, trials_by_size)):
         return None
     out = []
@@ -107,7 +109,9 @@ def resample_sizes(values_by_size: list[np.ndarray], trials_by_size: list[int | 
             np.zeros((n_boot, 1), int)
         draw = v[idx]
         if t:
-            draw = rng.binomial(int(t), np.clip(draw, 0.0, 1.0)) / float(t)
+            k = np.clip(np.round(draw * t), 0, t)
+            rate = rng.beta(k + 0.5, t - k + 0.5)
+            draw = rng.binomial(int(t), rate) / float(t)
         out.append(draw)
     return out
 

@@ -346,3 +346,21 @@ def test_tables_give_intervals_per_condition():
     lo, hi = clopper_pearson(100, 200)
     assert f"[{float(lo):.1%}, {float(hi):.1%}]" in text
     assert text.endswith("first size clearly above chance (exact match): s2")
+
+
+def test_bootstrap_interval_spans_sizes_when_the_first_one_is_borderline():
+    """s2 scores 12/200 = 0.06, just past the 0.05 floor: redrawn, it often falls short, so the
+    interval runs from s2 to s3; s3 (0.5) is never missed."""
+    m = em([0, 0, 0.06, 0.5])
+    assert m["emergent"]["size"] == "s2"
+    iv = m["emergent"]["interval_params"]
+    assert iv["lo"] == pytest.approx(10 ** LOG_PARAMS[2]) and iv["hi"] == pytest.approx(10 ** LOG_PARAMS[3])
+    assert iv["p_none"] == 0 and not iv["hi_beyond_largest"]
+    counts = {o["size"]: o["count"] for o in m["emergent"]["bootstrap"]["outcomes"]}
+    assert counts["s2"] > 0 and counts["s3"] > 0 and counts["s0"] == counts["s1"] == 0
+
+
+def test_bootstrap_interval_is_open_when_emergence_may_lie_beyond_the_largest_size():
+    m = em([0, 0, 0, 0.06])  # only the largest size, and only just
+    iv = m["emergent"]["interval_params"]
+    assert m["verdict"] == "emergent" and iv["hi_beyond_largest"] and iv["hi"] is None

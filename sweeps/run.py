@@ -107,6 +107,7 @@ def apply_flags(parser, args, cfg):
                          f"'{cfg.name}'; valid: {', '.join(valid)}")
         chosen = set(_unique("--conditions", _csv(args.conditions)))
         changes["conditions"] = tuple(c for c in cfg.conditions if c.name in chosen)
+        changes["budget_reference"] = cfg.reference_condition  # a part matches the whole sweep
     if args.budget is not None:
         changes["budget"] = args.budget
     if args.seeds is not None:

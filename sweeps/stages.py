@@ -37,12 +37,20 @@ def stage_seed(seed: int, stage: int) -> int:
     return seed if stage == 0 else seed * 1009 + stage
 
 
-def staged_stream(cfg, condition, steps: int, seed: int) -> StagedStream:
+def staged_stream(cfg, condition, steps: int, seed: int, make_stream=None,
+                  device: str = "cpu") -> StagedStream:
+    """One stream per stage. Stages with weighted mixtures use TrainStream (which takes weights);
+    the others the sweep's stream kind, through the runner's `make_stream` when given."""
     t = cfg.train
-    streams = [TrainStream([make_task(name, eval_size=cfg.eval_size) for name in stage.tasks],
-                           t.batch_size, t.seq_len, stage_seed(seed, i),
-                           weights=list(stage.weights) or None)
-               for i, stage in enumerate(condition.stages)]
+    streams = []
+    for i, stage in enumerate(condition.stages):
+        tasks = [make_task(name, eval_size=cfg.eval_size) for name in stage.tasks]
+        if stage.weights or make_stream is None:
+            streams.append(TrainStream(tasks, t.batch_size, t.seq_len, stage_seed(seed, i),
+                                       weights=list(stage.weights) or None))
+        else:
+            streams.append(make_stream(cfg.stream, device, tasks, t.batch_size, t.seq_len,
+                                       stage_seed(seed, i)))
     return StagedStream(streams, condition.stage_ends(steps))
 
 

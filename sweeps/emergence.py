@@ -292,6 +292,25 @@ def _boot_interval(boot: dict, key: str, conf: float) -> dict:
             "hi_beyond_largest": hi == math.inf}
 
 
+def drops(per_size: list[dict]) -> list[dict]:
+    """Sizes whose interval lies wholly below an earlier size's interval: the curve falls by more
+    than its sampling error (a zig-zag, e.g. a seed that failed to learn). In q units, so the
+    direction of the metric does not matter; sizes without an interval are skipped."""
+    out = []
+    for j, b in enumerate(per_size):
+        if b.get("q_hi") is None:
+            continue
+        for a in per_size[:j]:
+            if a.get("q_lo") is not None and b["q_hi"] < a["q_lo"]:
+                out.append({"size": b["size"], "below": a["size"]})
+                break
+    return out
+
+
+def _drops_txt(ds: list[dict]) -> str:
+    return ", ".join(f"{d['size']} significantly below {d['below']}" for d in ds)
+
+
 def analyse_metric(points: list[dict], metric: str, threshold_frac: float = 0.5,
                    floor: float = FLOOR, conf: float = CONF, n_boot: int = N_BOOT,
                    rng: np.random.Generator | None = None) -> dict:
@@ -311,7 +330,8 @@ def analyse_metric(points: list[dict], metric: str, threshold_frac: float = 0.5,
            "perfect": spec.perfect, "per_size": per_size, "verdict": "no data",
            "emergent": None, "emergent_params": None, "emergent_flops": None,
            "crossing": None, "shape": "undefined", "width_decades": None, "logistic": None,
-           "jump_interval": None, "falls_back": [], "below_chance": [], "notes": []}
+           "jump_interval": None, "falls_back": [], "below_chance": [], "drops": [],
+           "notes": []}
     if not per_size:
         out["reason"] = "no finite values"
         return out
@@ -358,6 +378,11 @@ def analyse_metric(points: list[dict], metric: str, threshold_frac: float = 0.5,
     out.update(shape(x, q, names))
     k, _ = _jump(q)
     out["jump_interval"] = [names[k], names[k + 1]] if k is not None else None
+    out["drops"] = drops(per_size)
+    if out["drops"]:
+        out["shape_reason"] = out.get("shape_reason", "") + (
+            "; the curve is non-monotone (" + _drops_txt(out["drops"]) + "), which a logistic "
+            "cannot describe: read the shape with care")
 
     # 50%-of-best crossing, as a bracket between measured sizes
     q_best = max(q)
@@ -408,10 +433,13 @@ def analyse_metric(points: list[dict], metric: str, threshold_frac: float = 0.5,
         out["falls_back"] = falls
         iv = f"[{s['lo']:.3g}, {s['hi']:.3g}]" if s["lo"] is not None else "(no interval)"
         out["verdict"] = "zig-zag" if falls else "emergent"
+        later_drops = [d for d in out["drops"] if d["size"] not in falls]
         out["reason"] = (f"first size clearly above chance: {s['size']} ({s['mean']:.3g} {iv} vs "
                          f"chance {chance:.3g}); last below: {prev['size']} ({prev['mean']:.3g})"
                          + (f"; not clearly above chance again at {', '.join(falls)} (non-monotone)"
                             if falls else "")
+                         + (f"; still above chance but non-monotone: {_drops_txt(later_drops)}"
+                            if later_drops else "")
                          + below_txt)
         em = {"size": s["size"], "params": s["params"], "flops": s["flops"],
               "last_below": prev["size"], "last_below_params": prev["params"],
@@ -468,6 +496,13 @@ def metric_question(metrics: dict[str, dict]) -> dict:
     if not cont:
         return {"summary": "no continuous metrics", "side_by_side": side,
                 "detail": "exact match jumps sharply, but no continuous metric was recorded"}
+    wavy = [m for m in ("exact_match",) + tuple(cont) if metrics[m].get("drops")]
+    if wavy:
+        return {"summary": "undetermined (non-monotone)", "side_by_side": side,
+                "detail": "the shapes cannot be compared: " + "; ".join(
+                    f"{m} is non-monotone ({_drops_txt(metrics[m]['drops'])})" for m in wavy)
+                + ". A logistic fit assumes a monotone rise; more seeds per size would show "
+                  "whether the dip is real"}
     pair = em.get("jump_interval")
     same = [m for m in cont if metrics[m].get("shape") == "sharp"
             and metrics[m].get("jump_interval") == pair]

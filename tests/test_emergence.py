@@ -364,3 +364,19 @@ def test_bootstrap_interval_is_open_when_emergence_may_lie_beyond_the_largest_si
     m = em([0, 0, 0, 0.06])  # only the largest size, and only just
     iv = m["emergent"]["interval_params"]
     assert m["verdict"] == "emergent" and iv["hi_beyond_largest"] and iv["hi"] is None
+
+
+def test_a_significant_dip_that_stays_above_chance_is_named_and_blocks_the_metric_question():
+    """Like the CPU sweep's add3: 37% at 200k, 8.7% at 400k, 97% at 1m (300 problems)."""
+    ex = [0.007, 0.003, 0.013, 0.373, 0.087, 0.97]
+    pd = [0.52, 0.518, 0.523, 0.802, 0.751, 0.992]
+    rows = rows_for({"exact_match": ex, "per_digit_acc": pd}, n_eval=300)
+    t = analyse(rows, n_boot=200)["tasks"]["t"]
+    m = t["metrics"]["exact_match"]
+    assert m["verdict"] == "emergent" and m["emergent"]["size"] == "s3"
+    assert m["drops"] == [{"size": "s4", "below": "s3"}]
+    assert "still above chance but non-monotone: s4 significantly below s3" in m["reason"]
+    assert t["metric_question"]["summary"] == "undetermined (non-monotone)"
+    # within sampling error a dip is no dip
+    m = em([0, 0, 0.30, 0.27, 0.9, 0.95])
+    assert m["drops"] == [] and m["verdict"] == "emergent"

@@ -33,13 +33,14 @@ import json
 import os
 import time
 from contextlib import contextmanager
-from dataclasses import asdict, replace
+from dataclasses import MISSING, asdict, fields, replace
 from pathlib import Path
 from typing import Callable
 
 import torch
 
 from data_gen import TrainStream, make_task
+from data_gen.fast_stream import FastTrainStream
 from data_gen.tokenizer import EOS_ID
 from minigpt.config import GPTConfig
 from minigpt.evaluate import METRIC_NAMES, evaluate_examples
@@ -114,7 +115,11 @@ def prepare_run_dir(cfg: SweepConfig, run_dir: Path, device: str,
     record = config_record(cfg, device, shard)
     if path.exists():
         old = json.loads(path.read_text())
-        differing = sorted(k for k in set(old) | set(record) if old.get(k) != record.get(k))
+        # a field added after the run was written reads as its default
+        defaults = json.loads(json.dumps({f.name: f.default for f in fields(SweepConfig)
+                                          if f.default is not MISSING}))
+        differing = sorted(k for k in set(old) | set(record)
+                           if old.get(k, defaults.get(k)) != record.get(k, defaults.get(k)))
         if differing:
             raise ValueError(f"{run_dir} holds a run with a different config (keys differ: "
                              f"{', '.join(differing)}); resume with the same flags or choose "
@@ -125,6 +130,14 @@ def prepare_run_dir(cfg: SweepConfig, run_dir: Path, device: str,
                          f"write a run into it")
     write_text_atomic(path, json.dumps(record, indent=2, sort_keys=True) + "\n")
     return False
+
+
+def make_stream(kind: str, device: str, tasks, batch_size: int, seq_len: int, seed: int):
+    """The training stream a sweep asked for; "auto" is the numpy stream on a GPU only."""
+    if kind == "auto":
+        kind = "fast" if torch.device(device).type == "cuda" else "python"
+    stream_class = FastTrainStream if kind == "fast" else TrainStream
+    return stream_class(tasks, batch_size, seq_len, seed)
 
 
 def unit_name(condition: str, size: str, seed: int) -> str:
@@ -202,7 +215,7 @@ def train_unit(cfg: SweepConfig, condition: str, size: str, seed: int, run_dir: 
     steps = unit_steps(cfg, condition)
     train_cfg = replace(cfg.train, seed=seed, device=device, steps=steps,
                         checkpoint_every=cfg.train.checkpoint_every or max(1, steps // 10))
-    stream = TrainStream(tasks, train_cfg.batch_size, train_cfg.seq_len, seed)
+    stream = make_stream(cfg.stream, device, tasks, train_cfg.batch_size, train_cfg.seq_len, seed)
 
     def record_curve(step: int, metrics_by_task: dict[str, dict], loss: float | None) -> dict:
         tokens = step * train_cfg.batch_size * train_cfg.seq_len

@@ -21,6 +21,7 @@ from data_gen import base_task, check_task_format, make_task, with_format
 from minigpt.config import CPU_LADDER, GPU_LADDER, SIZES, TrainConfig, nominal_params
 
 BUDGETS = ("tokens", "examples")
+STREAMS = ("auto", "python", "fast")
 _CONDITION_NAME = re.compile(r"^[a-z0-9_-]+$")
 
 
@@ -68,6 +69,10 @@ class SweepConfig:
     keep_checkpoints: bool = False
     conditions: tuple[Condition, ...] = field(default_factory=lambda: (Condition(),))
     budget: str = "tokens"         # held equal across conditions: "tokens" or "examples"
+    # which training stream: "python" (data_gen.TrainStream), "fast" (data_gen.FastTrainStream,
+    # numpy, whole batches at once) or "auto": fast on a GPU, where the Python one would starve the
+    # small sizes, and python on a CPU, where it costs little and keeps the recorded CPU figures
+    stream: str = "auto"
     # under an examples budget, the condition whose examples seen every condition matches: the
     # first condition unless set (a part run with --conditions keeps the whole sweep's first)
     budget_reference: Condition | None = None
@@ -81,6 +86,8 @@ class SweepConfig:
         names = [c.name for c in self.conditions]
         if len(set(names)) != len(names):
             raise ValueError(f"condition names must be unique, got {', '.join(names)}")
+        if self.stream not in STREAMS:
+            raise ValueError(f"unknown stream '{self.stream}'; valid: {', '.join(STREAMS)}")
         if self.budget not in BUDGETS:
             raise ValueError(f"unknown budget '{self.budget}'; valid: {', '.join(BUDGETS)}")
         for condition in self.conditions:

@@ -23,7 +23,7 @@ from minigpt.flops import estimate_run, size_warnings
 from minigpt.threads import configure_threads
 from minigpt.train import STOP_REQUESTED, StorageError
 
-from .runner import run_sweep
+from .runner import run_sweep, unit_steps
 from .specs import BUDGETS, SWEEPS
 from .tables import print_tables
 
@@ -226,6 +226,10 @@ def main(argv: list[str] | None = None) -> int:
     if len(cfg.conditions) > 1 or cfg.conditions[0].name != "default":
         print(f"conditions: {', '.join(c.name for c in cfg.conditions)}; budget held equal in "
               f"training {cfg.budget}")
+        if cfg.budget == "examples":  # the steps above are the reference condition's
+            print("steps per condition (as many examples as "
+                  f"{cfg.reference_condition.name} sees): " +
+                  ", ".join(f"{c.name} {unit_steps(cfg, c.name)}" for c in cfg.conditions))
     signal.signal(signal.SIGTERM, _request_stop)
     signal.signal(signal.SIGINT, _request_stop)
     started = time.perf_counter()

@@ -31,17 +31,21 @@ def keys(out):
                    for r in read_jsonl(out / "results.jsonl"))
 
 
-def test_two_sweeps_on_one_folder_write_each_row_once(tmp_path):
+def test_a_folder_in_use_is_refused_and_each_row_written_once(tmp_path):
+    """The lock is held here, in the test's own process, while a sweep starts on the folder: a
+    second sweep racing a real first one would depend on which finished first (on a loaded machine
+    the first could end before the second had imported torch)."""
+    from sweeps.runner import run_lock
+
     out = tmp_path / "run"
+    with run_lock(out):
+        second = start(out)
+        _, err2 = second.communicate(timeout=300)
+    assert second.returncode == 2 and f"in use by another sweep (pid {os.getpid()})" in err2
+    assert not (out / "results.jsonl").exists()  # the refused start wrote nothing
     first = start(out)
-    deadline = time.time() + 60
-    while not (out / "config.json").exists() and time.time() < deadline:
-        time.sleep(0.05)
-    second = start(out)
-    _, err2 = second.communicate(timeout=120)
     _, err1 = first.communicate(timeout=300)
     assert first.returncode == 0, err1
-    assert second.returncode == 2 and f"in use by another sweep (pid {first.pid})" in err2
     again = start(out)  # the lock died with the first process: a later start just resumes
     again.communicate(timeout=120)
     assert again.returncode == 0

@@ -54,7 +54,7 @@ def test_tiny_sweep_writes_results_curves_config_and_tables(tiny_run):
     assert "budget per model: 30 steps x 8 contexts x 32 tokens = 7,680 tokens" in proc.stdout
     assert config["train"]["checkpoint_every"] == 3  # the interval really used, not 0
     assert "kernels: attention sdpa, LayerNorm torch (auto: Triton on CUDA" in proc.stdout
-    assert "task add2" in proc.stdout and "first size with exact match > 50%" in proc.stdout
+    assert "task add2" in proc.stdout and "first size clearly above chance (exact match)" in proc.stdout
     assert (out / "report" / "report.md").exists()
 
 

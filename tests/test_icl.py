@@ -317,3 +317,18 @@ def test_shots_flag_notes_dropped_k(tmp_path):
     assert proc.returncode == 0, proc.stderr
     assert "add2: k = 3 left out" in proc.stderr
     assert "task mod7-add" in proc.stdout and "k=3" in proc.stdout
+
+
+def test_rows_at_different_shots_are_not_repeats_for_merge_and_repair(tmp_path):
+    from sweeps.merge import RESULT_KEY, dedupe
+    from sweeps.repair import ROW_KEYS, repair_file
+    base = {"task_set": "icl-mix", "condition": "default", "task": "icl-rule7-new", "size": "25k",
+            "seed": 0, "exact_match": 0.1}
+    rows = [{**base, "shots": 0}, {**base, "shots": 8, "exact_match": 0.3}]
+    assert dedupe([(tmp_path, rows)], RESULT_KEY, "results.jsonl") == rows
+    path = tmp_path / "results.jsonl"
+    import json
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows + rows[1:]))
+    dropped = repair_file(path, ROW_KEYS["results.jsonl"])
+    assert len(dropped) == 2 and "line 3: repeats" in dropped[0]  # the repeat, and the backup line
+    assert [json.loads(line)["shots"] for line in path.read_text().splitlines()] == [0, 8]

@@ -15,7 +15,7 @@ import re
 
 from .arithmetic import OPERATIONS, ArithmeticTask
 from .icl import (EpisodeStream, HiddenOpTask, HiddenRuleTask, LinearRuleTask, few_shot_set,
-                  make_stream, max_shots, shots_fit)
+                  heldout_task_name, make_stream, max_shots, shots_fit)
 from .modular import MOD_OPERATIONS, ModularTask
 from .stream import IGNORE_INDEX, TrainStream
 from .task import Example, Task
@@ -53,5 +53,6 @@ def make_task(name: str, eval_size: int = 500) -> Task:
 __all__ = [
     "ArithmeticTask", "ModularTask", "Example", "Task", "TrainStream", "IGNORE_INDEX", "VOCAB",
     "VOCAB_SIZE", "encode", "decode", "make_task", "EpisodeStream", "HiddenOpTask", "HiddenRuleTask",
-    "LinearRuleTask", "few_shot_set", "make_stream", "max_shots", "shots_fit", "OPERATIONS", "MOD_OPERATIONS", "TASK_NAME_HELP",
+    "LinearRuleTask", "few_shot_set", "heldout_task_name", "make_stream", "max_shots", "shots_fit",
+    "OPERATIONS", "MOD_OPERATIONS", "TASK_NAME_HELP",
 ]

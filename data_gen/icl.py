@@ -361,6 +361,14 @@ class EpisodeStream(TrainStream):
         return tokens + [PAD_ID] * pad, is_answer + [False] * pad
 
 
+def heldout_task_name(name: str) -> str | None:
+    """The eval-only task on held-out rules that goes with a trained task name: "icl-rule7" ->
+    "icl-rule7-new"; None for a task without held-out rules."""
+    if name.startswith("icl-rule") and not name.endswith("-new"):
+        return name + "-new"
+    return None
+
+
 def make_stream(tasks: Sequence[Task], batch_size: int, seq_len: int, seed: int,
                 weights: Sequence[float] | None = None) -> TrainStream:
     """EpisodeStream if any task hides a rule (its rows must share one), else TrainStream."""

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import torch
 
-from data_gen import TASK_NAME_HELP, make_task
+from data_gen import TASK_NAME_HELP, heldout_task_name, make_task
 from kernels import ATTENTION_CHOICES, NORM_CHOICES, resolve_attention, resolve_norm
 from minigpt.config import CPU_LADDER, SIZES, GPTConfig, check_device
 from minigpt.flops import estimate_run, size_warnings
@@ -101,6 +101,8 @@ def apply_flags(parser, args, cfg):
             except ValueError as exc:
                 parser.error(f"--tasks: {exc}")
         changes["tasks"] = _unique("--tasks", _csv(args.tasks))
+        # a hidden-rule task brings its held-out rules along, evaluated and never trained
+        changes["eval_only"] = tuple(h for t in changes["tasks"] if (h := heldout_task_name(t)))
     if args.conditions:
         valid = [c.name for c in cfg.conditions]
         bad = [c for c in _csv(args.conditions) if c not in valid]

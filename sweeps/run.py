@@ -97,7 +97,7 @@ def apply_flags(parser, args, cfg):
             parser.error(f"--tasks: no task named; {TASK_NAME_HELP}")
         for name in _csv(args.tasks):
             try:
-                make_task(name)
+                make_task(name, eval_size=args.eval_size or cfg.eval_size)
             except ValueError as exc:
                 parser.error(f"--tasks: {exc}")
         changes["tasks"] = _unique("--tasks", _csv(args.tasks))

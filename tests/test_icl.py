@@ -2,6 +2,7 @@
 
 References are computed here independently of data_gen.icl: rules are recovered from decoded text
 by brute force over all (a, b), operations by Python's arithmetic, intervals by scipy."""
+import json
 import os
 import random
 import subprocess
@@ -13,7 +14,7 @@ import pytest
 import torch
 from scipy.stats import binomtest
 
-from data_gen import (EpisodeStream, HiddenOpTask, LinearRuleTask, few_shot_set, make_stream,
+from data_gen import (EpisodeStream, HiddenOpTask, few_shot_set, make_stream,
                       make_task, max_shots, shots_fit)
 from data_gen.tokenizer import decode
 from minigpt.config import GPTConfig, TrainConfig
@@ -258,7 +259,7 @@ def test_icl_emergent_scale_known_answer(tmp_path):
     text = format_icl_tables(rows)
     assert "ICL emergent scale for icl-rule7-new: 200k" in text
     assert "ICL emergent scale for icl-rule7:" not in text  # trained rules get no verdict
-    (tmp_path / "results.jsonl").write_text("".join(__import__("json").dumps(r) + "\n" for r in rows))
+    (tmp_path / "results.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
     md = build_icl_report(tmp_path).read_text()
     assert "200k" in md and (tmp_path / "report" / "icl_icl-rule7-new.png").exists()
 
@@ -327,8 +328,18 @@ def test_rows_at_different_shots_are_not_repeats_for_merge_and_repair(tmp_path):
     rows = [{**base, "shots": 0}, {**base, "shots": 8, "exact_match": 0.3}]
     assert dedupe([(tmp_path, rows)], RESULT_KEY, "results.jsonl") == rows
     path = tmp_path / "results.jsonl"
-    import json
     path.write_text("".join(json.dumps(r) + "\n" for r in rows + rows[1:]))
     dropped = repair_file(path, ROW_KEYS["results.jsonl"])
     assert len(dropped) == 2 and "line 3: repeats" in dropped[0]  # the repeat, and the backup line
     assert [json.loads(line)["shots"] for line in path.read_text().splitlines()] == [0, 8]
+
+
+def test_tasks_flag_brings_the_heldout_rules_along():
+    from sweeps.run import apply_flags, build_parser
+    parser = build_parser()
+    cfg = apply_flags(parser, parser.parse_args(["icl", "--tasks", "icl-op1,icl-rule11-t40",
+                                                 "--eval-size", "60"]), SWEEPS["icl"]("cpu"))
+    assert cfg.tasks == ("icl-op1", "icl-rule11-t40") and cfg.eval_only == ("icl-rule11-t40-new",)
+    cfg = apply_flags(parser, parser.parse_args(["arithmetic", "--tasks", "add2"]),
+                      SWEEPS["arithmetic"]("cpu"))
+    assert cfg.eval_only == () and cfg.shots == (0,)

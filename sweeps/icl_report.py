@@ -105,11 +105,14 @@ def _op_baseline(task: str, n_eval: int) -> float | None:
 def format_icl_tables(rows: list[dict]) -> str:
     """Plain-text tables: per task, sizes down, k across, exact match with its 95% interval."""
     lines = []
-    for task, s in summarise(rows).items():
+    summary = summarise(rows)
+    for task, s in summary.items():
         kind = "held-out rules, never trained" if s["heldout"] else "trained task"
-        chance = "—" if s["chance"] is None else f"{s['chance']:.1%}"
+        chance = "—" if s["chance"] is None else _pct(s["chance"])
+        baseline = _op_baseline(task, next(r["n_eval"] for r in rows if r["task"] == task))
+        extra = "" if baseline is None else f"; knowing + - * but guessing which: {baseline:.1%}"
         lines.append(f"task {task} ({kind}): exact match by shots k, 95% Wilson interval; "
-                     f"chance {chance}")
+                     f"chance {chance}{extra}")
         lines.append("  " + f"{'size':>6} {'params':>9} " + " ".join(f"{f'k={k}':>19}" for k in s["ks"]))
         for size in s["sizes"]:
             cells = [s["cells"].get((size, k)) for k in s["ks"]]
@@ -118,12 +121,16 @@ def format_icl_tables(rows: list[dict]) -> str:
         if s["failed"]:
             lines.append(f"  ({s['failed']} rows diverged and are left out)")
         if s["heldout"]:
-            lines.append("  " + _verdict(task, s))
+            lines.append("  " + _verdict(task, s, summary.get(task.removesuffix("-new"))))
         lines.append("")
     return "\n".join(lines)
 
 
-def _verdict(task: str, s: dict) -> str:
+def _pct(x: float) -> str:
+    return f"{x:.1%}" if x >= 0.01 else f"{x:.3%}"
+
+
+def _verdict(task: str, s: dict, trained: dict | None = None) -> str:
     e = icl_emergent_scale(s)
     if e["chance"] is None or not e["evidence"]:
         return f"ICL emergent scale for {task}: not computable (no chance level or no results)"
@@ -136,7 +143,22 @@ def _verdict(task: str, s: dict) -> str:
     return (f"ICL emergent scale for {task}: none. No size's 95% lower bound at k={e['k']} clears "
             f"chance {e['chance']:.1%}; the best is {best_size} at {best['acc']:.1%} "
             f"[{best['lo']:.1%}, {best['hi']:.1%}] ({best['correct']}/{best['n']}). Held-out-rule "
-            f"learning did not appear at this budget.")
+            f"learning did not appear at this budget." + _trained_note(trained))
+
+
+def _trained_note(trained: dict | None) -> str:
+    """Whether the training rules were learned: if not, the budget falls short of the task itself,
+    before any question of generalising to new rules."""
+    if not trained or not trained["cells"]:
+        return ""
+    e = icl_emergent_scale(trained)
+    if e["chance"] is None:
+        return ""
+    if e["size"]:
+        return (f" The training rules were learned in context from {e['size']} on (k={e['k']}): "
+                f"the models use the examples for rules they trained on, not yet for new ones.")
+    return (f" The training rules are not above chance at k={e['k']} either, at any size: the "
+            f"budget falls short of the task itself, before any question of new rules.")
 
 
 def _yerr(cells: list[dict]) -> list[list[float]]:
@@ -214,7 +236,7 @@ def build_icl_report(run_dir: Path) -> Path:
             md += [f"A model that computes + - * perfectly but guesses which is hidden scores "
                    f"{baseline:.1%} on these problems; clearing that needs the examples.", ""]
         if s["heldout"]:
-            md += [_verdict(task, s), ""]
+            md += [_verdict(task, s, summary.get(task.removesuffix("-new"))), ""]
         record[task] = {"chance": s["chance"], "heldout": s["heldout"], "op_guess_baseline": baseline,
                         "cells": [{"size": z, "k": k, **c} for (z, k), c in s["cells"].items()]}
         if s["heldout"]:

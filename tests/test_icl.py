@@ -269,6 +269,12 @@ def test_icl_report_says_when_nothing_clears_chance():
     text = format_icl_tables(_rows("icl-rule7-new", False, table))
     assert "ICL emergent scale for icl-rule7-new: none" in text
     assert "1m at 19.0%" in text and "did not appear" in text
+    # the training rules' verdict is added: learned in context from 200k on, or not at all
+    learned = _rows("icl-rule7", True, {("25k", 8): 30, ("200k", 8): 90, ("1m", 8): 150})
+    assert "training rules were learned in context from 200k" in format_icl_tables(
+        _rows("icl-rule7-new", False, table) + learned)
+    assert "not above chance at k=8 either" in format_icl_tables(
+        _rows("icl-rule7-new", False, table) + _rows("icl-rule7", True, table))
 
 
 def test_seeds_pool_into_one_count():

@@ -328,6 +328,24 @@ class LinearRuleTask(HiddenRuleTask):
         """A guesser uniform over the p answers 0..p-1 (exact match 1/p whatever the truths)."""
         return uniform_value_chance(self.p, self.width)
 
+    def no_context_baselines(self) -> dict[str, float]:
+        """Exact match, on this evaluation set, of guessers that ignore the solved examples:
+        `constant`, the best single answer for every query (answers are not quite uniform: z = 0
+        has p - 1 pairs per rule, the others p); `rule_prior`, for each query the answer most
+        training rules give it (ties split evenly), the best a model can do that knows the
+        training rules but reads nothing from the examples. Beating the larger of these and 1/p
+        needs the examples."""
+        truths = [self.rule_value(rule, x, y) for rule, (x, y) in self._eval]
+        constant = max(truths.count(v) for v in range(self.p)) / len(truths)
+        prior = 0.0
+        for (_, (x, y)), truth in zip(self._eval, truths):
+            counts = [0] * self.p
+            for rule in self._train_rules:
+                counts[self.rule_value(rule, x, y)] += 1
+            best = [v for v in range(self.p) if counts[v] == max(counts)]
+            prior += (truth in best) / len(best)
+        return {"constant": constant, "rule_prior": prior / len(truths)}
+
 
 # --------------------------------------------------------------------------------------------
 # Episode rows

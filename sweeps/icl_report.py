@@ -4,7 +4,7 @@ For every task and every size: exact match at each k, pooled over seeds, with a 
 interval (the number right out of the problems asked). For tasks evaluated on held-out rules (rows
 with `trained` false, e.g. icl-rule7-new: rules no model ever trained on) it names the **ICL
 emergent scale**: the first size, smallest first, at which the interval's lower bound at the
-decisive k (the largest k evaluated for that task, fixed before looking) clears chance. When no
+decisive k (the largest k evaluated for that task, fixed before looking) clears the bar. When no
 size clears it, the report says so with each size's numbers. Pooling seeds into one binomial count
 ignores seed-to-seed spread: with several seeds the per-seed values are listed too.
 
@@ -70,19 +70,36 @@ def summarise(rows: list[dict]) -> dict:
                           "per_seed": {r["seed"]: r["exact_match"] for r in group}}
         chances = [r["chance"]["exact_match"] for r in mine if r.get("chance")]
         all_rows = [r for r in rows if r["task"] == task]
+        chance = max(chances) if chances else None
+        no_context = _no_context(task, mine[0]["n_eval"]) if mine else None
         out[task] = {
             "cells": cells, "sizes": sorted(params, key=params.get), "params": params,
-            "ks": sorted({k for _, k in cells}), "chance": max(chances) if chances else None,
+            "ks": sorted({k for _, k in cells}), "chance": chance, "no_context": no_context,
+            # what k-shot accuracy must clear: chance, or a guesser that ignores the examples
+            "bar": None if chance is None else max([chance] + list((no_context or {}).values())),
             "heldout": any(r.get("trained") is False for r in all_rows),
             "failed": len(all_rows) - len(mine),
         }
     return out
 
 
+def _no_context(task: str, n_eval: int) -> dict | None:
+    """The task's no-context baselines (see LinearRuleTask.no_context_baselines) on the same
+    evaluation set (rebuilt from its size), or None for a task without them."""
+    try:
+        t = make_task(task, eval_size=n_eval)
+    except ValueError:
+        return None
+    if not hasattr(t, "no_context_baselines") or len(t.eval_set()) != n_eval:
+        return None
+    return t.no_context_baselines()
+
+
 def icl_emergent_scale(task_summary: dict, k: int | None = None) -> dict:
     """The first size (smallest first) whose Wilson lower bound at shot count k (default: the
-    largest k evaluated) exceeds chance, with the evidence for every size."""
-    ks, chance = task_summary["ks"], task_summary["chance"]
+    largest k evaluated) exceeds the bar: chance, or for rule tasks the best guesser that ignores
+    the examples if that is higher. With the evidence for every size."""
+    ks, chance = task_summary["ks"], task_summary.get("bar", task_summary["chance"])
     k = ks[-1] if k is None else k
     evidence = []
     for size in task_summary["sizes"]:
@@ -111,6 +128,10 @@ def format_icl_tables(rows: list[dict]) -> str:
         chance = "—" if s["chance"] is None else _pct(s["chance"])
         baseline = _op_baseline(task, next(r["n_eval"] for r in rows if r["task"] == task))
         extra = "" if baseline is None else f"; knowing + - * but guessing which: {baseline:.1%}"
+        if s["no_context"]:
+            nc = s["no_context"]
+            extra += (f"; ignoring the examples: best constant answer {nc['constant']:.1%}, "
+                      f"training-rule prior {nc['rule_prior']:.1%}")
         lines.append(f"task {task} ({kind}): exact match by shots k, 95% Wilson interval; "
                      f"chance {chance}{extra}")
         lines.append("  " + f"{'size':>6} {'params':>9} " + " ".join(f"{f'k={k}':>19}" for k in s["ks"]))
@@ -137,11 +158,11 @@ def _verdict(task: str, s: dict, trained: dict | None = None) -> str:
     if e["size"]:
         cell = dict(e["evidence"])[e["size"]]
         return (f"ICL emergent scale for {task}: {e['size']} ({e['params']:,} params): at k={e['k']} "
-                f"exact match {cell['acc']:.1%}, 95% lower bound {cell['lo']:.1%} > chance "
-                f"{e['chance']:.1%}")
+                f"exact match {cell['acc']:.1%}, 95% lower bound {cell['lo']:.1%} > "
+                f"{e['chance']:.1%} (chance, or a guesser ignoring the examples if higher)")
     best_size, best = max(e["evidence"], key=lambda sc: sc[1]["lo"])
     return (f"ICL emergent scale for {task}: none. No size's 95% lower bound at k={e['k']} clears "
-            f"chance {e['chance']:.1%}; the best is {best_size} at {best['acc']:.1%} "
+            f"{e['chance']:.1%} (chance, or a guesser ignoring the examples if higher); the best is {best_size} at {best['acc']:.1%} "
             f"[{best['lo']:.1%}, {best['hi']:.1%}] ({best['correct']}/{best['n']}). Held-out-rule "
             f"learning did not appear at this budget." + _trained_note(trained))
 
@@ -157,7 +178,7 @@ def _trained_note(trained: dict | None) -> str:
     if e["size"]:
         return (f" The training rules were learned in context from {e['size']} on (k={e['k']}): "
                 f"the models use the examples for rules they trained on, not yet for new ones.")
-    return (f" The training rules are not above chance at k={e['k']} either, at any size: the "
+    return (f" The training rules are not above {e['chance']:.1%} at k={e['k']} either, at any size: the "
             f"budget falls short of the task itself, before any question of new rules.")
 
 
@@ -222,7 +243,8 @@ def build_icl_report(run_dir: Path) -> Path:
                ""]
     md += ["Exact match by number of shots k, pooled over seeds, with 95% Wilson intervals. The ICL "
            "emergent scale of a held-out-rule task is the first size whose lower bound at the "
-           "largest k clears chance.", "", "```", format_icl_tables(rows), "```", ""]
+           "largest k clears chance, or the exact score of a guesser that ignores the examples if "
+           "that is higher.", "", "```", format_icl_tables(rows), "```", ""]
     record = {}
     for task, s in summary.items():
         if not s["cells"]:
@@ -238,6 +260,7 @@ def build_icl_report(run_dir: Path) -> Path:
         if s["heldout"]:
             md += [_verdict(task, s, summary.get(task.removesuffix("-new"))), ""]
         record[task] = {"chance": s["chance"], "heldout": s["heldout"], "op_guess_baseline": baseline,
+                        "no_context": s["no_context"], "bar": s["bar"],
                         "cells": [{"size": z, "k": k, **c} for (z, k), c in s["cells"].items()]}
         if s["heldout"]:
             e = icl_emergent_scale(s)

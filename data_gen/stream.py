@@ -3,7 +3,10 @@
 Each row of a batch is filled with whole examples ("prompt answer\\n"), drawn task by task from
 the mixture, until the next one would not fit; the rest is padding. Targets are the next token at
 answer positions (the answer's characters and the end token) and -100 (ignored by the loss)
-everywhere else, so the loss is on answers only, as in minGPT's adder. Every row starts with a
+everywhere else, so the loss is on answers only, as in minGPT's adder. A scratchpad task's answer
+holds its scratchpad, so the loss covers the steps and the final answer. Examples may differ in
+length (each task states its longest, `Task.max_text_len`); `examples_seen` counts the whole
+examples packed so far. Every row starts with a
 fresh example at position 0, which is where the evaluator places its single prompt.
 
 The stream is a pure function of its seed: same seed, same batches, in any process. Its state
@@ -29,8 +32,8 @@ class TrainStream:
             raise ValueError("TrainStream needs at least one task")
         if batch_size < 1 or seq_len < 2:
             raise ValueError(f"batch_size must be >= 1 and seq_len >= 2, got {batch_size}, {seq_len}")
-        # every example of a task has the same length; a throwaway RNG leaves the stream's alone
-        longest = max(len(t.sample_train(random.Random(0)).text) for t in tasks)
+        # each task states its longest example (one sample, for tasks of one length)
+        longest = max(t.max_text_len for t in tasks)
         if longest > seq_len + 1:
             raise ValueError(f"seq_len {seq_len} is too short for one example of {longest} tokens")
         if weights is not None and (len(weights) != len(tasks) or min(weights) < 0 or sum(weights) <= 0):
@@ -39,6 +42,7 @@ class TrainStream:
         self.weights = list(weights) if weights is not None else [1.0] * len(tasks)
         self.batch_size, self.seq_len = batch_size, seq_len
         self.rng = random.Random(seed)
+        self.examples_seen = 0
 
     def _row(self) -> tuple[list[int], list[int]]:
         """One context of seq_len + 1 tokens and its answer mask, whole examples only."""
@@ -50,8 +54,14 @@ class TrainStream:
             ex = task.sample_train(self.rng)
             prompt, rest = encode(ex.prompt), encode(ex.answer + "\n")
             if len(tokens) + len(prompt) + len(rest) > room:
+                if not tokens:  # a task understated its longest example (Task.max_text_len)
+                    raise ValueError(f"an example of task {task.name} has "
+                                     f"{len(prompt) + len(rest)} tokens, more than the context "
+                                     f"({room}) and than the task's max_text_len "
+                                     f"({task.max_text_len})")
                 break
             tokens += prompt + rest
+            self.examples_seen += 1
             is_answer += [False] * len(prompt) + [True] * len(rest)
         pad = room - len(tokens)
         return tokens + [PAD_ID] * pad, is_answer + [False] * pad
@@ -70,7 +80,8 @@ class TrainStream:
             yield self.next_batch()
 
     def state_dict(self) -> dict:
-        return {"rng": self.rng.getstate()}
+        return {"rng": self.rng.getstate(), "examples_seen": self.examples_seen}
 
     def load_state_dict(self, state: dict) -> None:
         self.rng.setstate(state["rng"])
+        self.examples_seen = state.get("examples_seen", 0)  # absent in checkpoints before it

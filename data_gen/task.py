@@ -62,8 +62,19 @@ class Task:
     """Interface of a task; see data_gen.arithmetic and data_gen.modular for the real ones."""
 
     name: str
-    answer_len: int
+    answer_len: int     # the final answer's length (a scratchpad task's answer holds more)
     eval_size: int
+    marker: str | None = None  # scratchpad tasks: the text that precedes the final answer
+
+    @property
+    def max_text_len(self) -> int:
+        """The longest example's text (prompt, answer, end token). Tasks whose examples all have
+        one length measure it on one sample; a task with varying lengths must override this."""
+        return len(self.sample_train(random.Random(0)).text)
+
+    def final_answer(self, answer: str) -> str:
+        """The final answer inside an Example's answer: all of it, for a task without a scratchpad."""
+        return answer
 
     def chance_levels(self) -> dict[str, float]:
         """Each metric's score for a guesser uniform over the answer digits; tasks whose answers

@@ -5,8 +5,9 @@ per_digit_acc   fraction of answer positions right (Schaeffer et al. 2023's cont
 edit_distance   token Levenshtein distance between greedy and true answer (lower is better)
 answer_logprob  teacher-forced log-probability of the true answer, summed over its tokens (nats)
 
-Greedy decoding writes exactly as many tokens as the answer has (every task's answers have one
-fixed width); an end token written early truncates the prediction there.
+Greedy decoding (`minigpt.generate.greedy_generate`, with its key/value cache when the model has
+one) writes at most as many tokens as the answer has (every task's answers have one fixed width);
+an end token written early truncates the prediction there.
 """
 from __future__ import annotations
 
@@ -15,7 +16,9 @@ from typing import Sequence
 import torch
 
 from data_gen.task import Example, uniform_digit_chance
-from data_gen.tokenizer import EOS, decode, encode
+from data_gen.tokenizer import EOS_ID, decode, encode
+
+from .generate import _autocast, greedy_generate
 
 METRIC_NAMES = ("exact_match", "per_digit_acc", "edit_distance", "answer_logprob")
 
@@ -37,37 +40,36 @@ def chance_levels(answer_len: int) -> dict[str, float]:
     return uniform_digit_chance(answer_len)
 
 
-def _autocast(device: torch.device):
-    if device.type == "cuda":
-        return torch.autocast("cuda", dtype=torch.bfloat16)
-    return torch.autocast("cpu", enabled=False)
-
-
 @torch.no_grad()
-def _score_batch(model, batch: Sequence[Example], device: torch.device) -> list[tuple[str, float]]:
+def _score_batch(model, batch: Sequence[Example], device: torch.device,
+                 use_cache: bool) -> list[tuple[str, float]]:
     """Greedy answer and teacher-forced answer log-prob for examples of one prompt length."""
     answer_len = len(batch[0].answer)
-    prompts = torch.tensor([encode(ex.prompt) for ex in batch], device=device)      # (B, Lp)
+    prompt_ids = [encode(ex.prompt) for ex in batch]
+    prompts = torch.tensor(prompt_ids, device=device)                               # (B, Lp)
     answers = torch.tensor([encode(ex.answer) for ex in batch], device=device)      # (B, La)
     with _autocast(device):
         full = torch.cat([prompts, answers], dim=1)
         logits, _ = model(full[:, :-1])
         logp = torch.log_softmax(logits[:, prompts.size(1) - 1:].float(), dim=-1)  # (B, La, V)
         answer_logprob = logp.gather(-1, answers.unsqueeze(-1)).squeeze(-1).sum(-1)
-        tokens = prompts
-        for _ in range(answer_len):
-            logits, _ = model(tokens)
-            tokens = torch.cat([tokens, logits[:, -1].argmax(-1, keepdim=True)], dim=1)
-    greedy = [decode(row).split(EOS)[0] for row in tokens[:, prompts.size(1):].cpu()]
+    generated = greedy_generate(model, prompt_ids, answer_len, stop_id=EOS_ID,
+                                batch_size=len(batch), use_cache=use_cache, device=device)
+    greedy = [decode(row) for row in generated]
     return list(zip(greedy, answer_logprob.tolist()))
 
 
 @torch.no_grad()
 def evaluate_examples(model, examples: Sequence[Example], device: torch.device | str,
-                      batch_size: int = 500) -> dict[str, float]:
-    """The four metrics, averaged over `examples` (all of one task)."""
+                      batch_size: int = 500, use_cache: bool | None = None) -> dict[str, float]:
+    """The four metrics, averaged over `examples` (all of one task).
+
+    use_cache: decode with the key/value cache (True), by recomputing the prefix (False), or,
+    by default, with the cache whenever the model has one (`minigpt.model.GPT` does)."""
     if not examples:
         raise ValueError("evaluate_examples needs at least one example")
+    if use_cache is None:
+        use_cache = hasattr(model, "new_kv_cache")
     device = torch.device(device)
     was_training = model.training
     model.eval()
@@ -78,7 +80,7 @@ def evaluate_examples(model, examples: Sequence[Example], device: torch.device |
     for group in by_shape.values():
         for start in range(0, len(group), batch_size):
             batch = group[start:start + batch_size]
-            for ex, (pred, lp) in zip(batch, _score_batch(model, batch, device)):
+            for ex, (pred, lp) in zip(batch, _score_batch(model, batch, device, use_cache)):
                 exact += pred == ex.answer
                 digit += sum(p == t for p, t in zip(pred, ex.answer)) / len(ex.answer)
                 dist += edit_distance(pred, ex.answer)

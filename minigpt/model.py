@@ -6,6 +6,10 @@ Triton kernels, on PyTorch's SDPA, or on the explicit reference, for benchmarkin
 Token embeddings are learned and shared with the output layer; positions are rotary (Su et al.
 2021), applied to queries and keys inside attention, so a model has no position parameters and an
 example scores alike at any offset in a packed context.
+
+For decoding, `forward` also takes a `KVCache`: the tokens given are appended after those the
+cache has seen, at the right rotary positions, and each layer's rotated keys and values are kept,
+so a generator feeds one new token per step instead of the whole prefix (`minigpt.generate`).
 """
 from __future__ import annotations
 
@@ -47,6 +51,44 @@ def apply_rotary(x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor) -> torch
     return out.flatten(-2).type_as(x)
 
 
+class LayerKV:
+    """One layer's cached keys and values, (B, nh, length, hs) each, in the dtype they arrive in
+    (bf16 under CUDA autocast). Each write appends by concatenation, so the tensors attention
+    reads stay contiguous: on CPU that measured faster than writing into a preallocated
+    (B, nh, block_size, hs) buffer and attending to a slice of it (docstring of minigpt.generate)."""
+
+    def __init__(self):
+        self.k: torch.Tensor | None = None
+        self.v: torch.Tensor | None = None
+
+    def write(self, k: torch.Tensor, v: torch.Tensor, start: int) -> tuple[torch.Tensor, torch.Tensor]:
+        """Append k, v (B, nh, T, hs), the positions start..start+T-1; return all keys and values."""
+        if start == 0 or self.k is None:
+            if start != 0:
+                raise ValueError(f"an empty layer cache cannot continue at position {start}")
+            self.k, self.v = k, v
+        else:
+            if self.k.shape[0] != k.shape[0] or self.k.shape[2] != start:
+                raise ValueError(f"this cache holds {self.k.shape[0]} sequences of "
+                                 f"{self.k.shape[2]} tokens; got {k.shape[0]} continuing at {start}")
+            self.k, self.v = torch.cat([self.k, k], dim=2), torch.cat([self.v, v], dim=2)
+        return self.k, self.v
+
+
+class KVCache:
+    """The keys and values of every layer for a batch of sequences that all have `length` tokens.
+
+    Made by `GPT.new_kv_cache()` and filled by `GPT.forward(idx, cache=...)`: the first call (the
+    prefill) stores the prompt's keys and values, each later call appends its tokens after them.
+    Every row of the batch shares one length, so prompts of different lengths go in separate
+    caches (`minigpt.generate` groups them by length)."""
+
+    def __init__(self, n_layer: int, max_len: int):
+        self.max_len = max_len
+        self.length = 0
+        self.layers = [LayerKV() for _ in range(n_layer)]
+
+
 class CausalSelfAttention(nn.Module):
     def __init__(self, config: GPTConfig, attn_fn):
         super().__init__()
@@ -58,14 +100,30 @@ class CausalSelfAttention(nn.Module):
         self.register_buffer("rotary_cos", cos, persistent=False)
         self.register_buffer("rotary_sin", sin, persistent=False)
 
-    def forward(self, x):
+    def forward(self, x, kv: LayerKV | None = None, start: int = 0):
+        """x (B, T, C) at positions start..start+T-1; with `kv`, attend to its cached keys too."""
         B, T, C = x.shape
         q, k, v = self.qkv(x).split(C, dim=2)
         # (B, T, C) -> (B, nh, T, hs)
         q, k, v = (t.view(B, T, self.n_head, C // self.n_head).transpose(1, 2) for t in (q, k, v))
-        cos, sin = self.rotary_cos[:T], self.rotary_sin[:T]
+        cos, sin = self.rotary_cos[start:start + T], self.rotary_sin[start:start + T]
         q, k = apply_rotary(q, cos, sin), apply_rotary(k, cos, sin)
-        y = self.attn_fn(q, k, v)                       # (B, nh, T, hs), causal
+        if kv is not None:
+            k_all, v_all = kv.write(k, v, start)
+        if kv is None or start == 0:
+            # training, or a cache's prefill: queries and keys are the same T positions, so any
+            # registered implementation (our Triton kernel included) computes it
+            y = self.attn_fn(q, k, v)                   # (B, nh, T, hs), causal
+        elif T == 1:
+            # a decode step: one query, the newest position, sees every cached key, so no mask.
+            # Torch's SDPA, not the registry's function: our Triton kernel needs equal q and k
+            # lengths (and every registered function applies a causal mask aligned at position 0)
+            y = F.scaled_dot_product_attention(q, k_all, v_all)
+        else:
+            # several new tokens after a cache: query i (position start+i) sees keys 0..start+i
+            visible = (torch.arange(start + T, device=x.device)
+                       <= torch.arange(start, start + T, device=x.device)[:, None])
+            y = F.scaled_dot_product_attention(q, k_all, v_all, attn_mask=visible)
         y = y.transpose(1, 2).contiguous().view(B, T, C)
         return self.proj(y)
 
@@ -82,8 +140,8 @@ class Block(nn.Module):
             nn.Linear(4 * config.n_embd, config.n_embd),
         )
 
-    def forward(self, x):
-        x = x + self.attn(self.ln_attn(x))
+    def forward(self, x, kv: LayerKV | None = None, start: int = 0):
+        x = x + self.attn(self.ln_attn(x), kv, start)
         return x + self.mlp(self.ln_mlp(x))
 
 
@@ -116,14 +174,28 @@ class GPT(nn.Module):
         elif isinstance(module, nn.Embedding):
             nn.init.normal_(module.weight, mean=0.0, std=0.02)
 
-    def forward(self, idx: torch.Tensor, targets: torch.Tensor | None = None):
-        """idx (B, T) token ids -> logits (B, T, vocab); loss if targets (-100 = ignore) given."""
+    def new_kv_cache(self) -> KVCache:
+        """An empty key/value cache for `forward(idx, cache=...)`, holding up to block_size tokens."""
+        return KVCache(len(self.blocks), self.config.block_size)
+
+    def forward(self, idx: torch.Tensor, targets: torch.Tensor | None = None,
+                cache: KVCache | None = None):
+        """idx (B, T) token ids -> logits (B, T, vocab); loss if targets (-100 = ignore) given.
+
+        With `cache`, idx continues the cache's sequences: its tokens sit at positions
+        cache.length.., attend to the cached keys as well, and are added to the cache."""
         B, T = idx.shape
-        if T > self.config.block_size:
+        start = 0 if cache is None else cache.length
+        if cache is None and T > self.config.block_size:
             raise ValueError(f"sequence of {T} tokens exceeds block_size {self.config.block_size}")
+        if cache is not None and start + T > cache.max_len:
+            raise ValueError(f"{start} cached + {T} new tokens exceed the cache's "
+                             f"{cache.max_len} positions (block_size {self.config.block_size})")
         x = self.tok_emb(idx)                            # (B, T, C)
-        for block in self.blocks:
-            x = block(x)
+        for i, block in enumerate(self.blocks):
+            x = block(x) if cache is None else block(x, cache.layers[i], start)
+        if cache is not None:
+            cache.length += T
         logits = self.lm_head(self.ln_final(x))          # (B, T, vocab)
         loss = None
         if targets is not None:

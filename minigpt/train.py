@@ -220,7 +220,12 @@ def main(argv: list[str] | None = None) -> int:
     for warning in size_warnings(model.config, cfg.steps, cfg.batch_size, cfg.seq_len,
                                  torch.device(device).type):
         print(f"warning: {warning}", file=sys.stderr)
-    print(f"size {args.size} on {device}: attention {model.attn_impl}, norm {model.norm_impl}",
+    threads = ""
+    if torch.device(device).type == "cpu":
+        from .threads import configure_threads
+        count, why = configure_threads()
+        threads = f", {count} CPU threads ({why})"
+    print(f"size {args.size} on {device}: attention {model.attn_impl}, norm {model.norm_impl}{threads}",
           file=sys.stderr)
     try:
         result = Trainer(model, stream, cfg, cfg.lr_for(model.config.n_embd)).run()

@@ -1,32 +1,49 @@
-"""Emergence detection on sweep results: where, and how sharply, a task's score jumps with scale.
+"""Emergence detection on sweep results, with sampling error: where a task's score leaves chance.
 
-Follows "Emergent Abilities of Large Language Models" (Wei et al. 2022): an ability is emergent
-when it sits near chance for small models and rises well above it past some scale; Table 1 reports
-that scale in parameters and training FLOPs. Follows "Are Emergent Abilities of Large Language
-Models a Mirage?" (Schaeffer et al. 2023) for the metric question: a jump in exact match may be an
-artefact of a harsh metric, so every task is also judged on per-digit accuracy, edit distance and
-answer log-probability.
+The emergent scale follows "Emergent Abilities of Large Language Models" (Wei et al. 2022): an
+ability is emergent when it is at chance in smaller models and clearly above chance in larger
+ones, and its emergent scale is the *first measured size clearly above chance* (they name 13B
+for GPT-3's 3-digit addition: the first model well above chance). Here "clearly" is made
+explicit: a size is above chance when
 
-Everything here is a pure function of plain data (the rows of `results.jsonl`); no plotting.
+  1. the lower end of its 95% interval (problems and seeds, see sweeps.stats) is above chance, and
+  2. its mean is at least FLOOR of the way from chance to a perfect score (default 0.05),
+
+and the emergent scale is reported with the last size below it (the ability appeared somewhere
+between the two) and with a bootstrap interval over problems and seeds, in parameters and in
+training FLOPs. A curve that never clears chance has no emergent scale and says so.
+
+Beside it, for comparison with earlier versions and other papers, the 50%-of-best crossing: the
+first size reaching half of the best score's height above chance, given as the pair of measured
+sizes it lies between; the log-linear interpolation between them is printed as such, never as a
+measured size. Shape (sharp or gradual) comes from a bounded logistic fit and needs >= 4 sizes.
+
+The metric question follows "Are Emergent Abilities of Large Language Models a Mirage?"
+(Schaeffer et al. 2023): a sharp jump in exact match only counts as "sharp in all" when every
+continuous metric (per-digit accuracy, edit distance, answer log-prob) is sharp too and jumps
+between the same pair of sizes.
 
 All judgements work on a normalised score q = (y - chance) / (perfect - chance): 0 at chance,
-1 at a perfect score, whatever the metric's direction, so lower-is-better metrics are mirrored
-once, here, and every rule below reads "higher q is better".
+1 at perfect, whatever the metric's direction. Everything is a pure function of the rows of
+results.jsonl (schema: docs/results-schema.md); no plotting.
 """
 from __future__ import annotations
 
-import json
 import math
 from pathlib import Path
 from typing import NamedTuple
 
 import numpy as np
 
+from .stats import CONF, fit_logistic, resample_sizes, replicate_intervals, size_interval
+from .validate import (METRIC_RANGES, REQUIRED_KEYS, ResultsError, check_rows, is_finite, metric_keys,  # noqa: F401
+                       raise_errors, read_results)
+
 
 class Metric(NamedTuple):
     higher_is_better: bool
     label: str
-    perfect: float  # the best possible value; with chance it fixes the q scale
+    perfect: float | None  # the best possible value; with chance it fixes the q scale
 
 
 METRICS: dict[str, Metric] = {
@@ -36,64 +53,30 @@ METRICS: dict[str, Metric] = {
     "answer_logprob": Metric(True, "answer log-prob (nats)", 0.0),
 }
 CONTINUOUS_METRICS = ("per_digit_acc", "edit_distance", "answer_logprob")
+BOUNDED_METRICS = ("exact_match", "per_digit_acc")  # fractions: axes and intervals in [0, 1]
 
-# --- Verdict thresholds (all on the normalised score q, where chance = 0 and perfect = 1). ---
-MIN_SIZES = 3            # fewer sizes than this: no verdict ("undetermined")
-SHARPNESS_FLOOR = 0.05   # floor on the median rise, so one isolated step scores 1/0.05 = 20, finite
-SHARPNESS_MIN = 3.0      # largest neighbour rise must be >= 3x the typical (median) one
-MIN_TOTAL_RISE = 0.10    # the curve must climb >= 10% of the chance-to-perfect span to count at all
-MIN_JUMP = 0.10          # ... and the single largest step must itself cover >= 10% of that span
-NEAR_CHANCE_Q = 0.5      # "emergent" needs the size before the jump in the lower half of that span
-SATURATED_Q = 0.9        # a flat curve whose every size is above this is "saturated", not "flat"
-SHARP_VERDICTS = ("emergent", "jump")
-
-# Logistic-fit search space: midpoint grid, width grid (s in decades), then Levenberg-Marquardt.
-_S_MIN, _S_MAX = 0.01, 5.0
-_LN9x2 = 2.0 * math.log(9.0)  # the 10-90% width of a sigmoid is 2 ln 9 times its scale s
-_JUMP_TIE = 0.05  # rises this close (in units of the curve's range) count as equally large
-
-REQUIRED_KEYS = ("task", "size", "seed", "params")
-
-
-class ResultsError(ValueError):
-    """The results file is missing, empty or malformed; the message names the file and the fault."""
+FLOOR = 0.05           # "clearly above chance" also needs q >= FLOOR (5% of chance-to-perfect)
+MIN_SHAPE_SIZES = 4    # a 4-parameter logistic needs 4 sizes; below that the shape is undefined
+MIN_RISE = 0.10        # a fitted rise under 10% of the chance-to-perfect span is "flat"
+N_BOOT = 1000
+_JUMP_TIE = 0.05       # neighbour rises this close (in units of the curve's range) tie
 
 
 def load_results(run_dir: str | Path) -> list[dict]:
-    """Read RUN_DIR/results.jsonl, checking every line is a JSON object with the keys we need."""
-    path = Path(run_dir) / "results.jsonl"
-    if not Path(run_dir).is_dir():
-        raise ResultsError(f"{run_dir}: run folder does not exist")
-    if not path.is_file():
-        raise ResultsError(f"{path}: file not found")
-    rows = []
-    for lineno, line in enumerate(path.read_text().splitlines(), 1):
-        if not line.strip():
-            continue
-        try:
-            row = json.loads(line)
-        except json.JSONDecodeError as e:
-            raise ResultsError(f"{path}:{lineno}: invalid JSON ({e.msg})") from None
-        if not isinstance(row, dict):
-            raise ResultsError(f"{path}:{lineno}: expected a JSON object, got {type(row).__name__}")
-        missing = [k for k in REQUIRED_KEYS if k not in row]
-        if missing:
-            raise ResultsError(f"{path}:{lineno}: missing key(s) {', '.join(missing)}")
-        rows.append(row)
-    if not rows:
-        raise ResultsError(f"{path}: no result rows (file is empty)")
-    return rows
+    """RUN_DIR/results.jsonl, checked against the schema (ResultsError names file, line, field)."""
+    return read_results(run_dir)[0]
+
+
+def is_ok(row: dict) -> bool:
+    return row.get("status", "ok") == "ok"
 
 
 def _num(v) -> float | None:
-    """A finite float, or None for null/NaN/inf/non-numbers."""
-    if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v):
-        return None
-    return float(v)
+    return float(v) if is_finite(v) else None
 
 
 def _clean(obj):
-    """Make an analysis JSON-safe: numpy scalars to Python, NaN/inf to None."""
+    """JSON-safe: numpy scalars to Python, NaN/inf to None."""
     if isinstance(obj, dict):
         return {k: _clean(v) for k, v in obj.items()}
     if isinstance(obj, (list, tuple)):
@@ -102,300 +85,479 @@ def _clean(obj):
         return _num(float(obj))
     if isinstance(obj, np.integer):
         return int(obj)
+    if isinstance(obj, np.bool_):
+        return bool(obj)
     return obj
 
 
-def is_ok(row: dict) -> bool:
-    return row.get("status", "ok") == "ok"
+def metric_spec(name: str, values=()) -> Metric:
+    """The spec of a known metric, or of an unknown numeric one (higher is better; a fraction,
+    perfect = 1, when every value lies in [0, 1]; otherwise no known perfect score)."""
+    if name in METRICS:
+        return METRICS[name]
+    frac = all(0.0 <= v <= 1.0 for v in values)
+    return Metric(True, f"{name} (fraction)" if frac else name, 1.0 if frac else None)
 
 
 # ----------------------------------------------------------------------------- threshold crossing
 def crossing(x: list[float], q: list[float], q_thr: float) -> tuple[float | None, str]:
-    """First place the curve q(x) reaches q_thr, linearly interpolated in x (x is already log10).
+    """First place the curve q(x) reaches q_thr, linearly interpolated in x (x already log10).
 
-    Returns (x at the crossing or None, a note saying why not)."""
+    Returns (x at the crossing or None, a note saying how it was found). The interpolated x lies
+    between two measured sizes and was not itself measured."""
     for i, qi in enumerate(q):
         if qi >= q_thr:
             if i == 0:
                 return None, "already past the threshold at the smallest size"
             t = (q_thr - q[i - 1]) / (qi - q[i - 1])
-            return x[i - 1] + t * (x[i] - x[i - 1]), "interpolated between neighbouring sizes"
+            return x[i - 1] + t * (x[i] - x[i - 1]), "interpolated between two measured sizes"
     return None, "never reaches the threshold"
 
 
-# ------------------------------------------------------------------------------- logistic fit
-def _sigmoid(z):
-    return 1.0 / (1.0 + np.exp(-np.clip(z, -60, 60)))
+# ----------------------------------------------------------------------------- scale points
+def _seed_key(seed) -> tuple:
+    return (seed is None, str(type(seed)), seed if isinstance(seed, (int, str)) else 0)
 
 
-def _linear_lo_hi(g: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """For each row of sigmoid features g (K, n), least-squares lo, hi and the residual sum."""
-    a, b = 1.0 - g, g
-    aa, ab, bb = (a * a).sum(1), (a * b).sum(1), (b * b).sum(1)
-    ay, by = (a * y).sum(1), (b * y).sum(1)
-    det = aa * bb - ab * ab
-    safe = np.abs(det) > 1e-12
-    det = np.where(safe, det, 1.0)
-    lo = np.where(safe, (bb * ay - ab * by) / det, y.mean())
-    hi = np.where(safe, (aa * by - ab * ay) / det, y.mean())
-    sse = ((y - lo[:, None] * a - hi[:, None] * b) ** 2).sum(1)
-    return lo, hi, sse
+def scale_points(rows: list[dict]) -> tuple[list[dict], list[str]]:
+    """Group one curve's ok rows into scale points sorted by params; returns (points, notes).
+
+    Several size names with one parameter count are not a step in scale: they are merged into
+    one point (their seeds pooled) and a note says so."""
+    by_params: dict[float, dict[str, list[dict]]] = {}
+    for r in rows:
+        p = float(r["params"])
+        key = next((k for k in by_params if math.isclose(k, p, rel_tol=1e-9)), p)
+        by_params.setdefault(key, {}).setdefault(str(r["size"]), []).append(r)
+    points, notes = [], []
+    for p in sorted(by_params):
+        named = by_params[p]
+        rs = sorted((r for group in named.values() for r in group),
+                    key=lambda r: _seed_key(r.get("seed")))
+        if len(named) > 1:
+            notes.append(f"sizes {', '.join(sorted(named))} have the same parameter count "
+                         f"({p:.3g}); merged into one scale point")
+        flops = [_num(r.get("flops")) for r in rs]
+        points.append({"size": "=".join(sorted(named)) if len(named) > 1 else next(iter(named)),
+                       "params": p, "flops": float(np.mean(flops)) if all(f for f in flops) else None,
+                       "rows": rs})
+    return points, notes
 
 
-def _refine(theta: np.ndarray, x: np.ndarray, y: np.ndarray, iters: int = 50) -> np.ndarray:
-    """Levenberg-Marquardt on (lo, hi, x0, log s); only ever accepts steps that lower the error."""
-    def resid(t):
-        return y - (t[0] + (t[1] - t[0]) * _sigmoid((x - t[2]) / math.exp(t[3])))
-
-    lam, r = 1e-3, resid(theta)
-    for _ in range(iters):
-        lo, hi, x0, ls = theta
-        s = math.exp(ls)
-        g = _sigmoid((x - x0) / s)
-        dg = g * (1 - g)
-        # Jacobian of the model (not the residual) with respect to each parameter.
-        jac = np.stack([1 - g, g, -(hi - lo) * dg / s, -(hi - lo) * dg * (x - x0) / s], 1)
-        jtj, jtr = jac.T @ jac, jac.T @ r
-        step = np.linalg.solve(jtj + lam * np.diag(np.diag(jtj) + 1e-9), jtr)
-        cand = theta + step
-        cand[3] = min(max(cand[3], math.log(_S_MIN)), math.log(_S_MAX))
-        r_new = resid(cand)
-        if (r_new ** 2).sum() < (r ** 2).sum():
-            theta, r, lam = cand, r_new, lam / 3
-        else:
-            lam *= 10
-    return theta
+def _chance(rows: list[dict], metric: str) -> tuple[float | None, str | None]:
+    """The rows' chance level for `metric` (a plain number means exact match); note if rows differ."""
+    vals = []
+    for r in rows:
+        c = r.get("chance")
+        if is_finite(c):
+            c = {"exact_match": c}
+        if isinstance(c, dict) and is_finite(c.get(metric)):
+            vals.append(float(c[metric]))
+    if not vals:
+        return None, None
+    note = None
+    if max(vals) - min(vals) > 1e-12:
+        note = f"rows disagree on the {metric} chance level ({min(vals):.3g}..{max(vals):.3g}); mean used"
+    return float(np.mean(vals)), note
 
 
-def fit_logistic(x, y) -> dict | None:
-    """Fit y = lo + (hi - lo) * sigmoid((x - x0) / s) with x in log10 units.
-
-    Deterministic: a grid over x0 (data range padded by half a decade) and s, with lo and hi
-    solved exactly at each grid point, then Levenberg-Marquardt from the best grid point.
-    Returns x0, s, the 10-90% width in decades, lo, hi, rmse and r2; None when x spans fewer
-    than three distinct values."""
-    x, y = np.asarray(x, float), np.asarray(y, float)
-    if len(np.unique(np.round(x, 9))) < 3:
+def _trials(rows: list[dict], metric: str) -> int | None:
+    """Problems (or digits) behind each value: n_eval for exact match, n_eval * answer_len for
+    per-digit accuracy (approximate: digits of one answer are not independent), else None."""
+    if metric not in BOUNDED_METRICS:
         return None
-    x0s = np.linspace(x.min() - 0.5, x.max() + 0.5, 161)
-    ss = np.geomspace(_S_MIN, _S_MAX, 50)
-    X0, S = np.meshgrid(x0s, ss, indexing="ij")
-    X0, S = X0.ravel(), S.ravel()
-    lo, hi, sse = _linear_lo_hi(_sigmoid((x[None, :] - X0[:, None]) / S[:, None]), y[None, :])
-    k = int(np.argmin(sse))
-    theta = _refine(np.array([lo[k], hi[k], X0[k], math.log(S[k])]), x, y)
-    lo_, hi_, x0, s = theta[0], theta[1], theta[2], math.exp(theta[3])
-    resid = y - (lo_ + (hi_ - lo_) * _sigmoid((x - x0) / s))
-    ss_tot = float(((y - y.mean()) ** 2).sum())
-    return {
-        "x0": float(x0), "s": float(s), "width_decades": _LN9x2 * s,
-        "lo": float(lo_), "hi": float(hi_),
-        "rmse": float(np.sqrt((resid ** 2).mean())),
-        "r2": 1.0 - float((resid ** 2).sum()) / ss_tot if ss_tot > 0 else None,
-        "midpoint_in_range": bool(x.min() <= x0 <= x.max()),
-    }
+    n = [r.get("n_eval") for r in rows]
+    if not all(is_finite(v) and v > 0 for v in n):
+        return None
+    n = int(min(n))
+    if metric == "per_digit_acc":
+        a = [r.get("answer_len") for r in rows]
+        if not all(is_finite(v) and v > 0 for v in a):
+            return None
+        n *= int(min(a))
+    return n
 
 
-# --------------------------------------------------------------------------- sharpness, verdict
-def sharpness(q: list[float]) -> tuple[float, int | None]:
-    """Largest neighbour rise over the median of the other rises; returns (score, index of jump).
+# ----------------------------------------------------------------------------- the rules
+def above_chance(q_mean, q_lo, floor: float = FLOOR):
+    """Wei et al.'s "clearly above chance", on normalised scores: the interval's lower end above
+    chance (where an interval exists) and the mean at least `floor` of the way to perfect."""
+    q_mean = np.asarray(q_mean, float)
+    ok = q_mean >= floor
+    if q_lo is not None:
+        q_lo = np.asarray(q_lo, float)
+        ok &= np.where(np.isnan(q_lo), True, q_lo > 0)
+    return ok
 
-    Rises r_i = (q[i+1] - q[i]) / (max q - min q), so a curve's own range is 1. The baseline is
-    the median of the *other* rises with drops counted as 0, floored at SHARPNESS_FLOOR: a
-    straight line in log-x scores 1, a lone step 1/SHARPNESS_FLOOR = 20. Excluding the largest
-    rise keeps a three-size curve meaningful (a step [1, 0] scores 20, a line [.5, .5] scores 1).
-    Where a later rise is within _JUMP_TIE of the largest (a seed that failed and recovered), the
-    earliest is taken as the jump: the ability first appears there.
-    """
+
+def first_above(above: np.ndarray) -> np.ndarray:
+    """Index of the first True along the last axis, -1 where none."""
+    above = np.asarray(above, bool)
+    idx = np.argmax(above, axis=-1)
+    return np.where(above.any(axis=-1), idx, -1)
+
+
+def _jump(q: list[float]) -> tuple[int | None, float]:
+    """The neighbour pair with the largest rise in q (earliest of near-equal ones): (i, rise)."""
     q = np.asarray(q, float)
     if len(q) < 2 or np.ptp(q) < 1e-12:
-        return 0.0, None
-    rises = np.diff(q) / np.ptp(q)
-    k = int(np.argmax(rises >= rises.max() - _JUMP_TIE))  # earliest of near-equal largest rises
-    others = np.clip(np.delete(rises, k), 0.0, None)
-    base = max(float(np.median(others)) if len(others) else 0.0, SHARPNESS_FLOOR)
-    return float(rises[k]) / base, k
+        return None, 0.0
+    rises = np.diff(q)
+    k = int(np.argmax(rises >= rises.max() - _JUMP_TIE * np.ptp(q)))
+    return (k, float(rises[k])) if rises[k] > 0 else (None, 0.0)
 
 
-def verdict(q: list[float], sharp: float, k: int | None) -> tuple[str, str]:
-    """Classify a normalised curve (sizes sorted by params); returns (verdict, reason)."""
-    q = np.asarray(q, float)
-    if len(q) < MIN_SIZES:
-        return "undetermined", f"only {len(q)} size(s); need {MIN_SIZES}"
-    best = int(np.argmax(q))
-    rise = float(q[best] - q[: best + 1].min())
-    if rise < MIN_TOTAL_RISE:
-        if q.min() >= SATURATED_Q:
-            return "saturated", f"every size >= {SATURATED_Q} of the way to perfect"
-        return "flat", f"total rise {rise:.2f} < {MIN_TOTAL_RISE} of the chance-to-perfect span"
-    jump = float(q[k + 1] - q[k]) if k is not None else 0.0
-    if sharp >= SHARPNESS_MIN and jump >= MIN_JUMP:
-        if q[k] <= NEAR_CHANCE_Q:
-            return "emergent", f"jump of {jump:.2f} from near chance, sharpness {sharp:.1f}"
-        return "jump", f"sharp jump of {jump:.2f} starting well above chance (q={q[k]:.2f})"
-    return "gradual", f"rise {rise:.2f} spread over sizes, sharpness {sharp:.1f} < {SHARPNESS_MIN}"
+def shape(x: list[float], q: list[float], names: list[str]) -> dict:
+    """Sharp or gradual, from a bounded logistic fit of q against log10 scale.
 
-
-# ----------------------------------------------------------------------------- per-task analysis
-def _size_table(rows: list[dict]) -> list[dict]:
-    """Sizes present among ok rows, sorted by params, with their rows sorted by seed."""
-    by_size: dict[str, list[dict]] = {}
-    for r in rows:
-        by_size.setdefault(r["size"], []).append(r)
-    table = []
-    for size, rs in by_size.items():
-        rs = sorted(rs, key=lambda r: r["seed"])
-        flops = [f for f in (_num(r.get("flops")) for r in rs) if f and f > 0]
-        table.append({"size": size, "params": float(np.mean([r["params"] for r in rs])),
-                      "flops": float(np.mean(flops)) if flops else None, "rows": rs})
-    return sorted(table, key=lambda t: (t["params"], t["size"]))
-
-
-def _chance(rows: list[dict], metric: str) -> float | None:
-    vals = [_num((r.get("chance") or {}).get(metric)) for r in rows]
-    vals = [v for v in vals if v is not None]
-    return float(np.mean(vals)) if vals else None
-
-
-def _per_size(sizes: list[dict], metric: str) -> list[dict]:
-    """Mean, min and max over seeds of one metric at each size that has a finite value."""
-    per_size = []
-    for t in sizes:
-        vals = [v for v in (_num(r.get(metric)) for r in t["rows"]) if v is not None]
-        if vals:
-            per_size.append({"size": t["size"], "params": t["params"], "flops": t["flops"],
-                             "values": vals, "mean": float(np.mean(vals)),
-                             "min": min(vals), "max": max(vals), "n_seeds": len(vals)})
-    return per_size
-
-
-def analyse_metric(sizes: list[dict], metric: str, threshold_frac: float = 0.5) -> dict:
-    """One task, one metric: per-size stats, threshold crossing, logistic fit, sharpness, verdict."""
-    spec = METRICS[metric]
-    per_size = _per_size(sizes, metric)
-    out = {"metric": metric, "label": spec.label, "higher_is_better": spec.higher_is_better,
-           "per_size": per_size, "verdict": "undetermined", "emergent_params": None,
-           "emergent_flops": None, "sharpness": None, "logistic": None}
-    if not per_size:
-        out["reason"] = "no finite values"
+    sharp: the fitted 10-90% width is no wider than the gap between the two measured sizes
+    around the fitted midpoint (the rise is not resolved by the sizes measured); gradual: wider.
+    Undefined below MIN_SHAPE_SIZES sizes, when the fit fails, or when the midpoint lies outside
+    the measured sizes; flat when the fitted rise is under MIN_RISE."""
+    n = len(set(np.round(x, 9)))
+    out = {"shape": "undefined", "width_decades": None, "logistic": None}
+    if n < MIN_SHAPE_SIZES:
+        out["shape_reason"] = f"only {n} size(s); sharpness needs at least {MIN_SHAPE_SIZES}"
         return out
-    sign = 1.0 if spec.higher_is_better else -1.0
-    means = [p["mean"] for p in per_size]
-    chance = _chance([r for t in sizes for r in t["rows"]], metric)
-    out["chance_source"] = "rows" if chance is not None else "worst observed mean"
-    if chance is None:
-        chance = min(means, key=lambda m: sign * m)
-    best = max(means, key=lambda m: sign * m)
-    span = spec.perfect - chance
-    if abs(span) < 1e-12:  # chance equals perfect: fall back to the observed range
-        span = (best - chance) or sign
-    q = [(m - chance) / span for m in means]
-    q_best = max(q)
-    q_thr = threshold_frac * q_best
-    threshold = chance + q_thr * span
-    for p in per_size:
-        past = [q_best > 0 and (v - chance) / span >= q_thr for v in p["values"]]
-        p["frac_past_threshold"] = sum(past) / len(past)
-        p["q"] = (p["mean"] - chance) / span
-    x_p = [math.log10(p["params"]) for p in per_size]
-    xc, note = crossing(x_p, q, q_thr) if q_best > 0 else (None, "never better than chance")
-    xf = None
-    if xc is not None and all(p["flops"] for p in per_size):
-        x_f = [math.log10(p["flops"]) for p in per_size]
-        xf, _ = crossing(x_f, q, q_thr)
-    sharp, k = sharpness(q)
-    v, reason = verdict(q, sharp, k)
-    fit = _fit(per_size, chance, span)
-    out.update({
-        "chance": chance, "best": best, "threshold": threshold, "threshold_frac": threshold_frac,
-        "crossing_params": 10 ** xc if xc is not None else None,
-        "crossing_flops": 10 ** xf if xf is not None else None, "crossing_note": note,
-        "sharpness": sharp, "verdict": v, "reason": reason,
-        "jump_interval": [per_size[k]["size"], per_size[k + 1]["size"]] if k is not None else None,
-        "total_rise_q": q_best - min(q), "logistic": fit,
-        # larger sizes that fall back below the threshold after the jump: near a threshold the
-        # outcome of one run can depend on its seed (ANCHORS.md), so say so rather than hide it
-        "falls_back": [p["size"] for p in per_size[k + 1:] if p["q"] < q_thr] if k is not None else [],
-    })
-    if v in SHARP_VERDICTS:  # a scale is only named where there is a jump to name
-        out["emergent_params"], out["emergent_flops"] = out["crossing_params"], out["crossing_flops"]
+    fit = fit_logistic(x, q)
+    out["logistic"] = fit
+    if not fit["ok"]:
+        out["shape"] = "fit failed"
+        out["shape_reason"] = f"logistic fit failed: {fit['reason']}"
+        return out
+    rise = fit["hi"] - fit["lo"]
+    if rise < MIN_RISE:
+        out["shape"] = "flat"
+        out["shape_reason"] = f"fitted rise {rise:.2f} < {MIN_RISE} of the chance-to-perfect span"
+        return out
+    x0, w = fit["x0"], fit["width_decades"]
+    out["width_decades"] = w
+    if not x[0] <= x0 <= x[-1]:
+        out["shape_reason"] = (f"fitted midpoint 10^{x0:.2f} lies outside the measured sizes "
+                               f"(10^{x[0]:.2f}..10^{x[-1]:.2f})")
+        return out
+    i = max(1, int(np.searchsorted(x, x0)))
+    i = min(i, len(x) - 1)
+    gap = x[i] - x[i - 1]
+    caveat = ("; with 4 sizes the 4-parameter fit passes through every point, so this is weak "
+              "evidence" if n == MIN_SHAPE_SIZES else "")
+    if w <= gap:
+        out["shape"] = "sharp"
+        out["shape_reason"] = (f"10–90% width {w:.2f} decades ≤ the {gap:.2f}-decade gap between "
+                               f"{names[i - 1]} and {names[i]}: the rise is within one step of "
+                               "the measured sizes" + caveat)
+    else:
+        out["shape"] = "gradual"
+        out["shape_reason"] = (f"10–90% width {w:.2f} decades > the {gap:.2f}-decade gap between "
+                               f"{names[i - 1]} and {names[i]} around the midpoint" + caveat)
     return out
 
 
-def _fit(per_size: list[dict], chance: float, span: float) -> dict | None:
-    """Logistic fits in log10 params and log10 FLOPs, on every seed's value, in raw units."""
-    pts = [(p["params"], p["flops"], v) for p in per_size for v in p["values"]]
-    fit = fit_logistic([math.log10(a) for a, _, _ in pts], [v for _, _, v in pts])
-    if fit is None:
+def _bootstrap(points, per_size, trials, chance, span, floor, conf, n_boot, rng) -> dict | None:
+    draws = resample_sizes([np.asarray(p["values"]) for p in per_size], trials, n_boot, rng)
+    if draws is None:
         return None
-    fit["midpoint_params"] = 10 ** fit["x0"]
-    if all(f for _, f, _ in pts):
-        ff = fit_logistic([math.log10(f) for _, f, _ in pts], [v for _, _, v in pts])
-        if ff is not None:
-            fit["midpoint_flops"], fit["width_decades_flops"] = 10 ** ff["x0"], ff["width_decades"]
-    return fit
+    q_mean, q_lo = [], []
+    for d, t in zip(draws, trials):
+        mean, lo, hi = replicate_intervals(d, t, conf)
+        qm = (mean - chance) / span
+        q_mean.append(qm)
+        if lo is None:
+            q_lo.append(np.full_like(qm, np.nan))
+        else:  # the bound on the chance side: lo for higher-is-better, hi when mirrored
+            q_lo.append(np.minimum((lo - chance) / span, (hi - chance) / span))
+    idx = first_above(above_chance(np.stack(q_mean, 1), np.stack(q_lo, 1), floor))
+    counts = np.bincount(idx + 1, minlength=len(per_size) + 1)
+    outcomes = [{"size": p["size"], "params": p["params"], "flops": p["flops"],
+                 "count": int(c)} for p, c in zip(per_size, counts[1:])]
+    return {"n": n_boot, "none": int(counts[0]), "outcomes": outcomes}
+
+
+def _boot_interval(boot: dict, key: str, conf: float) -> dict:
+    """Central `conf` interval of the bootstrap's emergent scale in `key` (params or flops)."""
+    n = boot["n"]
+    a = (1 - conf) / 2
+    seq = [(o[key] if o[key] else math.nan, o["count"]) for o in boot["outcomes"]]
+    seq.append((math.inf, boot["none"]))
+    cum, lo, hi = 0, None, None
+    for val, c in seq:
+        cum += c
+        if lo is None and cum > a * n:
+            lo = val
+        if hi is None and cum >= (1 - a) * n:
+            hi = val
+    at_smallest = boot["outcomes"][0]["count"] / n if boot["outcomes"] else 0.0
+    return {"lo": lo, "hi": hi, "p_none": boot["none"] / n, "p_at_smallest": at_smallest,
+            "lo_at_smallest": bool(boot["outcomes"]) and lo == seq[0][0],
+            "hi_beyond_largest": hi == math.inf}
+
+
+def analyse_metric(points: list[dict], metric: str, threshold_frac: float = 0.5,
+                   floor: float = FLOOR, conf: float = CONF, n_boot: int = N_BOOT,
+                   rng: np.random.Generator | None = None) -> dict:
+    """One curve, one metric: per-size intervals, Wei et al.'s emergent scale with its bootstrap
+    interval, the 50%-of-best crossing, the shape and the verdict with its reason."""
+    rng = rng if rng is not None else np.random.default_rng(0)
+    per_size = []
+    for p in points:
+        vals = [float(r[metric]) for r in p["rows"] if is_finite(r.get(metric))]
+        if vals:
+            per_size.append({"size": p["size"], "params": p["params"], "flops": p["flops"],
+                             "values": vals, "mean": float(np.mean(vals)), "min": min(vals),
+                             "max": max(vals), "n_seeds": len(vals),
+                             "trials": _trials(p["rows"], metric)})
+    spec = metric_spec(metric, [v for p in per_size for v in p["values"]])
+    out = {"metric": metric, "label": spec.label, "higher_is_better": spec.higher_is_better,
+           "perfect": spec.perfect, "per_size": per_size, "verdict": "no data",
+           "emergent": None, "emergent_params": None, "emergent_flops": None,
+           "crossing": None, "shape": "undefined", "width_decades": None, "logistic": None,
+           "jump_interval": None, "falls_back": [], "below_chance": [], "notes": []}
+    if not per_size:
+        out["reason"] = "no finite values"
+        return out
+    all_rows = [r for p in points for r in p["rows"]]
+    chance, note = _chance(all_rows, metric)
+    if note:
+        out["notes"].append(note)
+    lo_ok, hi_ok = METRIC_RANGES.get(metric, (0.0, 1.0) if spec.perfect == 1.0 else
+                                     (-math.inf, math.inf))
+    for s in per_size:
+        iv = size_interval(s["values"], s["trials"], conf)
+        if iv["lo"] is not None:  # a seed interval can run past what the metric can score
+            iv["lo"], iv["hi"] = max(iv["lo"], lo_ok), min(iv["hi"], hi_ok)
+        s.update(interval=iv, lo=iv["lo"], hi=iv["hi"])
+    x = [math.log10(s["params"]) for s in per_size]
+    names = [s["size"] for s in per_size]
+    out["chance"] = chance
+    sign = 1.0 if spec.higher_is_better else -1.0
+    if chance is None:  # no q scale: shape on sign-corrected raw values, no verdict on chance
+        raw = [sign * s["mean"] for s in per_size]
+        out.update(shape(x, raw, names))
+        k, _ = _jump(raw)
+        out["jump_interval"] = [names[k], names[k + 1]] if k is not None else None
+        out["verdict"] = "unknown chance"
+        out["reason"] = ("no chance level recorded for this metric, so 'above chance' cannot be "
+                         "judged; no emergent scale")
+        return out
+    span = (spec.perfect - chance) if spec.perfect is not None else sign
+    if abs(span) < 1e-12:
+        out["verdict"], out["reason"] = "no data", f"chance ({chance:g}) equals a perfect score"
+        return out
+    for s in per_size:
+        s["q"] = (s["mean"] - chance) / span
+        bounds = None if s["lo"] is None else sorted(((s["lo"] - chance) / span,
+                                                      (s["hi"] - chance) / span))
+        s["q_lo"], s["q_hi"] = (bounds or (None, None))
+    q = [s["q"] for s in per_size]
+    q_lo = [math.nan if s["q_lo"] is None else s["q_lo"] for s in per_size]
+    above = above_chance(q, q_lo, floor)
+    for s, a in zip(per_size, above):
+        s["above_chance"] = bool(a)
+    out["below_chance"] = [s["size"] for s in per_size if s["q_hi"] is not None and s["q_hi"] < 0]
+    out["no_interval"] = [s["size"] for s in per_size if s["lo"] is None]
+    out.update(shape(x, q, names))
+    k, _ = _jump(q)
+    out["jump_interval"] = [names[k], names[k + 1]] if k is not None else None
+
+    # 50%-of-best crossing, as a bracket between measured sizes
+    q_best = max(q)
+    if q_best > 0:
+        q_thr = threshold_frac * q_best
+        xc, cnote = crossing(x, q, q_thr)
+        cr = {"threshold": chance + q_thr * span, "note": cnote, "bracket": None,
+              "params_interp": None, "flops_interp": None}
+        if xc is not None:
+            i = next(j for j, v in enumerate(q) if v >= q_thr)
+            cr["bracket"] = [names[i - 1], names[i]]
+            cr["params_interp"] = 10 ** xc
+            f0, f1 = per_size[i - 1]["flops"], per_size[i]["flops"]
+            if f0 and f1:
+                t = (xc - x[i - 1]) / (x[i] - x[i - 1])
+                cr["flops_interp"] = 10 ** (math.log10(f0) + t * (math.log10(f1) - math.log10(f0)))
+        out["crossing"] = cr
+
+    # Wei et al.'s emergent scale
+    i = int(first_above(above))
+    best = int(np.argmax(q))
+    best_txt = (f"best {names[best]}: {per_size[best]['mean']:.3g}"
+                + (f" [{per_size[best]['lo']:.3g}, {per_size[best]['hi']:.3g}]"
+                   if per_size[best]["lo"] is not None else " (no interval)")
+                + f" vs chance {chance:.3g}")
+    below_txt = f"; below chance at {', '.join(out['below_chance'])}" if out["below_chance"] else ""
+    if len(per_size) < 2:
+        out["verdict"] = "too few sizes"
+        out["reason"] = f"one size only ({best_txt}); emergence needs a size below and one above"
+    elif i < 0:
+        out["verdict"] = "never above chance"
+        if q_best >= floor:
+            why = "interval's lower end does not clear chance"
+        elif q_best > 0:
+            why = f"best is under the floor ({floor} of the way from chance to perfect)"
+        else:
+            why = "best is not above chance"
+        out["reason"] = f"no size clearly above chance ({why}): {best_txt}{below_txt}"
+    elif i == 0:
+        out["verdict"] = "above chance at smallest size"
+        s = per_size[0]
+        out["reason"] = (f"the smallest size {s['size']} is already clearly above chance "
+                         f"({s['mean']:.3g} vs {chance:.3g}): the scale lies at or below it; "
+                         "no emergent scale can be named")
+    else:
+        s, prev = per_size[i], per_size[i - 1]
+        falls = [t["size"] for t in per_size[i + 1:] if not t["above_chance"]]
+        out["falls_back"] = falls
+        iv = f"[{s['lo']:.3g}, {s['hi']:.3g}]" if s["lo"] is not None else "(no interval)"
+        out["verdict"] = "zig-zag" if falls else "emergent"
+        out["reason"] = (f"first size clearly above chance: {s['size']} ({s['mean']:.3g} {iv} vs "
+                         f"chance {chance:.3g}); last below: {prev['size']} ({prev['mean']:.3g})"
+                         + (f"; not clearly above chance again at {', '.join(falls)} (non-monotone)"
+                            if falls else "")
+                         + below_txt)
+        em = {"size": s["size"], "params": s["params"], "flops": s["flops"],
+              "last_below": prev["size"], "last_below_params": prev["params"],
+              "last_below_flops": prev["flops"], "interval_params": None,
+              "interval_flops": None, "bootstrap": None}
+        if s["flops"] is None:
+            out["notes"].append(f"no FLOPs recorded for {s['size']}: no emergent scale in FLOPs")
+        boot = _bootstrap(points, per_size, [t["trials"] for t in per_size], chance, span,
+                          floor, conf, n_boot, rng)
+        if boot is None:
+            em["bootstrap_note"] = ("no bootstrap: one seed per size and n_eval unknown, so no "
+                                    "sampling error can be estimated")
+        else:
+            em["bootstrap"] = boot
+            em["interval_params"] = _boot_interval(boot, "params", conf)
+            if all(t["flops"] for t in per_size):
+                em["interval_flops"] = _boot_interval(boot, "flops", conf)
+        if out["no_interval"]:
+            out["notes"].append(f"no interval at {', '.join(out['no_interval'])} (n_eval unknown and "
+                                "one seed): judged on the mean and the floor alone")
+        out["emergent"] = em
+        out["emergent_params"], out["emergent_flops"] = s["params"], s["flops"]
+    return out
+
+
+def _analyse_safely(points, metric, *args) -> dict:
+    """analyse_metric, but a fault in one (curve, metric) is reported there, not raised: one bad
+    curve never stops the report. The message says what failed, so it is not hidden."""
+    try:
+        return analyse_metric(points, metric, *args)
+    except Exception as e:  # noqa: BLE001
+        return {"metric": metric, "label": metric, "per_size": [], "verdict": "analysis failed",
+                "reason": f"analysis failed: {type(e).__name__}: {e}", "emergent": None,
+                "emergent_params": None, "emergent_flops": None, "crossing": None,
+                "shape": "undefined", "shape_reason": "analysis failed", "width_decades": None,
+                "logistic": None, "jump_interval": None, "falls_back": [], "below_chance": [],
+                "notes": []}
 
 
 def metric_question(metrics: dict[str, dict]) -> dict:
-    """Schaeffer et al.'s question for one task: is the exact-match jump also sharp elsewhere?"""
+    """Schaeffer et al.'s question for one curve: is the exact-match jump sharp elsewhere too,
+    and between the same pair of sizes?"""
     em = metrics.get("exact_match", {})
-    side = [{"metric": m, "sharpness": metrics[m].get("sharpness"),
-             "verdict": metrics[m].get("verdict"), "emergent_params": metrics[m].get("emergent_params"),
+    side = [{"metric": m, "shape": metrics[m].get("shape"), "verdict": metrics[m].get("verdict"),
+             "width_decades": metrics[m].get("width_decades"),
+             "emergent_params": metrics[m].get("emergent_params"),
              "jump_interval": metrics[m].get("jump_interval")}
             for m in ("exact_match",) + CONTINUOUS_METRICS if m in metrics]
-    if em.get("verdict") not in SHARP_VERDICTS:
-        return {"summary": "no jump", "side_by_side": side,
-                "detail": f"exact match is {em.get('verdict', 'missing')}: no jump to question"}
+    if em.get("shape") != "sharp":
+        return {"summary": "no sharp jump", "side_by_side": side,
+                "detail": f"exact match shape is {em.get('shape', 'missing')} "
+                          f"({em.get('shape_reason', 'no data')}): no sharp jump to question"}
     cont = [m for m in CONTINUOUS_METRICS if metrics.get(m, {}).get("per_size")]
     if not cont:
         return {"summary": "no continuous metrics", "side_by_side": side,
-                "detail": "exact match jumps, but no continuous metric was recorded"}
-    sharp = [m for m in cont if metrics[m].get("verdict") in SHARP_VERDICTS]
-    smooth = [m for m in cont if m not in sharp]
-    if not smooth:
+                "detail": "exact match jumps sharply, but no continuous metric was recorded"}
+    pair = em.get("jump_interval")
+    same = [m for m in cont if metrics[m].get("shape") == "sharp"
+            and metrics[m].get("jump_interval") == pair]
+    other = [m for m in cont if metrics[m].get("shape") == "sharp" and m not in same]
+    smooth = [m for m in cont if metrics[m].get("shape") != "sharp"]
+    if len(same) == len(cont):
         summary = "sharp in all"
-    elif not sharp:
+    elif not same and not other:
         summary = "exact-match only (mirage-like)"
+    elif not smooth:
+        summary = "sharp in all, at different sizes"
     else:
         summary = "mixed"
-    detail = (f"exact match jumps (sharpness {em['sharpness']:.1f}); sharp also in: "
-              f"{', '.join(sharp) or 'none'}; smooth/other in: {', '.join(smooth) or 'none'}")
+    pair_txt = " → ".join(pair) if pair else "?"
+    others = ", ".join(m + " (" + " → ".join(metrics[m]["jump_interval"] or []) + ")" for m in other)
+    smooth_txt = ", ".join(f"{m} ({metrics[m].get('shape')})" for m in smooth)
+    detail = (f"exact match jumps sharply between {pair_txt}; sharp between the same sizes: "
+              f"{', '.join(same) or 'none'}; sharp between other sizes: {others or 'none'}; "
+              f"not sharp: {smooth_txt or 'none'}")
     return {"summary": summary, "side_by_side": side, "detail": detail}
 
 
-def analyse(rows: list[dict], threshold_frac: float = 0.5) -> dict:
-    """Full analysis of a sweep's result rows: per task, per metric, plus the metric question."""
+def curve_label(condition: str, task: str) -> str:
+    return task if condition in (None, "", "default") else f"{task} [{condition}]"
+
+
+def analyse(rows: list[dict], threshold_frac: float = 0.5, floor: float = FLOOR,
+            conf: float = CONF, n_boot: int = N_BOOT, seed: int = 0,
+            wheres: list[str] | None = None) -> dict:
+    """Full analysis of a sweep's result rows: per (condition, task) curve and per metric.
+
+    Rows are checked first (ResultsError on a fault; see sweeps.validate); rows with params null
+    are excluded and listed, as are null/NaN values in rows marked ok."""
     if not 0.0 < threshold_frac < 1.0:
         raise ValueError(f"threshold_frac must be in (0, 1), got {threshold_frac}")
+    if not 0.0 <= floor < 1.0:
+        raise ValueError(f"floor must be in [0, 1), got {floor}")
+    if not 0.5 <= conf < 1.0:
+        raise ValueError(f"conf must be in [0.5, 1), got {conf}")
+    errors, excluded = check_rows(rows, wheres)
+    raise_errors(errors)
+    usable = [r for r in rows if r["params"] is not None]
+    curves: dict[tuple, list[dict]] = {}
+    for r in usable:
+        curves.setdefault((r.get("condition") or "default", str(r["task"])), []).append(r)
     tasks: dict[str, dict] = {}
-    for task in dict.fromkeys(r["task"] for r in rows):  # first-appearance order
-        sizes = _size_table([r for r in rows if r["task"] == task and is_ok(r)])
-        metrics = {m: analyse_metric(sizes, m, threshold_frac) for m in METRICS}
-        tasks[task] = {"sizes": [t["size"] for t in sizes], "params": [t["params"] for t in sizes],
-                       "flops": [t["flops"] for t in sizes], "metrics": metrics,
-                       "metric_question": metric_question(metrics)}
-    diverged = [{k: r.get(k) for k in ("task", "size", "seed", "params", "status", "final_loss")}
-                for r in rows if not is_ok(r)]
-    constants = {k: globals()[k] for k in ("MIN_SIZES", "SHARPNESS_FLOOR", "SHARPNESS_MIN",
-                                           "MIN_TOTAL_RISE", "MIN_JUMP", "NEAR_CHANCE_Q",
-                                           "SATURATED_Q")}
-    return _clean({"threshold_frac": threshold_frac, "constants": constants, "n_rows": len(rows),
-                   "tasks": tasks, "diverged": diverged})
+    for n, ((condition, task), rs) in enumerate(curves.items()):
+        ok = [r for r in rs if is_ok(r)]
+        points, notes = scale_points(ok)
+        names = list(dict.fromkeys(m for r in ok for m in metric_keys(r)))
+        names = [m for m in METRICS if m in names] + [m for m in names if m not in METRICS]
+        rng = np.random.default_rng([seed, n])
+        metrics = {m: _analyse_safely(points, m, threshold_frac, floor, conf, n_boot, rng)
+                   for m in names}
+        n_eval = sorted({int(r["n_eval"]) for r in ok if is_finite(r.get("n_eval"))})
+        tasks[curve_label(condition, task)] = {
+            "condition": condition, "task": task,
+            "ability": next((r["ability"] for r in rs if r.get("ability")), task),
+            "sizes": [p["size"] for p in points], "params": [p["params"] for p in points],
+            "flops": [p["flops"] for p in points], "n_eval": n_eval, "notes": notes,
+            "metrics": metrics, "metric_question": metric_question(metrics)}
+    diverged = [{k: r.get(k) for k in ("condition", "task", "size", "seed", "params", "status",
+                                       "final_loss")} for r in usable if not is_ok(r)]
+    constants = {"FLOOR": floor, "MIN_SHAPE_SIZES": MIN_SHAPE_SIZES, "MIN_RISE": MIN_RISE,
+                 "CONF": conf, "N_BOOT": n_boot}
+    return _clean({"threshold_frac": threshold_frac, "floor": floor, "conf": conf,
+                   "n_boot": n_boot, "constants": constants, "n_rows": len(rows),
+                   "tasks": tasks, "diverged": diverged, "excluded": excluded})
 
 
 def emergence_table(analysis: dict, metric: str = "exact_match") -> list[dict]:
-    """One row per task, like Wei et al. 2022 Table 1, plus sharpness and the metric question."""
+    """One row per curve, like Wei et al. 2022 Table 1, with intervals, shape and the metric
+    question."""
     table = []
-    for task, t in analysis["tasks"].items():
-        m = t["metrics"][metric]
-        fit = m.get("logistic") or {}
+    for label, t in analysis["tasks"].items():
+        m = t["metrics"].get(metric) or {"verdict": "no data", "reason": f"no {metric} values"}
+        em = m.get("emergent") or {}
+        cr = m.get("crossing") or {}
         table.append({
-            "task": task, "metric": metric, "emergent_params": m.get("emergent_params"),
-            "emergent_flops": m.get("emergent_flops"), "sharpness": m.get("sharpness"),
-            "verdict": m.get("verdict"), "jump_interval": m.get("jump_interval"),
+            "task": label, "condition": t.get("condition"), "ability": t.get("ability"),
+            "metric": metric, "n_eval": t.get("n_eval"), "n_sizes": len(m.get("per_size") or []),
+            "verdict": m.get("verdict"), "reason": m.get("reason"),
+            "emergent_size": em.get("size"), "last_below": em.get("last_below"),
+            "emergent_params": m.get("emergent_params"), "emergent_flops": m.get("emergent_flops"),
+            "interval_params": em.get("interval_params"), "interval_flops": em.get("interval_flops"),
+            "crossing_bracket": cr.get("bracket"), "crossing_params": cr.get("params_interp"),
+            "crossing_note": cr.get("note"),
+            "shape": m.get("shape"), "width_decades": m.get("width_decades"),
+            "shape_reason": m.get("shape_reason"), "jump_interval": m.get("jump_interval"),
             "falls_back": m.get("falls_back") or [],
-            "logistic_midpoint_params": fit.get("midpoint_params"),
-            "logistic_width_decades": fit.get("width_decades"),
             "metric_question": t["metric_question"]["summary"],
         })
     return table

@@ -1,12 +1,14 @@
-"""The sweep report: figures, tables and TensorBoard hparams rebuilt from a run folder's results.
+"""The sweep report: tables, figures and TensorBoard hparams rebuilt from a run folder's results.
 
-Follows the presentation of "Emergent Abilities of Large Language Models" (Wei et al. 2022): each
-task's score against parameters and training FLOPs on a log axis, and a table of emergent scales
-(their Table 1). Beside exact match it plots the continuous metrics that "Are Emergent Abilities of
-Large Language Models a Mirage?" (Schaeffer et al. 2023) asks about, and states per task whether the
-jump survives them. Detection lives in `sweeps.emergence`; this file only draws and writes.
+Follows "Emergent Abilities of Large Language Models" (Wei et al. 2022): each ability's score
+against parameters and training FLOPs on a log axis, and a table of emergent scales (their
+Table 1), where the emergent scale is the first measured size clearly above chance. Every score
+carries its sampling error (sweeps.stats), every emergent scale a bootstrap interval. Beside
+exact match it judges the continuous metrics that "Are Emergent Abilities of Large Language
+Models a Mirage?" (Schaeffer et al. 2023) asks about. Detection lives in `sweeps.emergence`,
+conditions are compared in `sweeps.compare`, figures in `sweeps.plots`; this file writes.
 
-    python -m sweeps.report RUN_DIR [--threshold 0.5]
+    python -m sweeps.report RUN_DIR [--threshold 0.5] [--floor 0.05] [--bootstrap 1000]
 """
 from __future__ import annotations
 
@@ -17,17 +19,14 @@ import shutil
 import sys
 from pathlib import Path
 
-import matplotlib
-
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-
+from sweeps.compare import compare
+from sweeps.emergence import (FLOOR, METRICS, N_BOOT, ResultsError, analyse,  # noqa: F401
+                              emergence_table, is_ok, load_results)
+from sweeps.plots import plot_ability, plot_training, safe_name
 from sweeps.results import write_text_atomic
-from sweeps.emergence import (METRICS, ResultsError, analyse, emergence_table,  # noqa: E402
-                              is_ok, load_results)
+from sweeps.validate import read_results
 
-_AXES = (("params", "non-embedding parameters"), ("flops", "training FLOPs"))
+_safe = safe_name  # older name
 
 
 def _fmt(v, spec: str = ".3g") -> str:
@@ -45,9 +44,23 @@ def flatten(config: dict, prefix: str = "") -> dict:
     return out
 
 
+def _interval_txt(iv: dict | None) -> str:
+    """A bootstrap interval of an emergent scale, in words where an end is open."""
+    if not iv:
+        return ""
+    lo = "≤ " + _fmt(iv["lo"]) if iv.get("lo_at_smallest") else _fmt(iv["lo"])
+    hi = "beyond the largest size" if iv.get("hi_beyond_largest") else _fmt(iv["hi"])
+    return f" [{lo}, {hi}]"
+
+
+def _scale_txt(value, iv) -> str:
+    return "—" if value is None else f"{value:.3g}{_interval_txt(iv)}"
+
+
 def format_table(source, threshold_frac: float = 0.5) -> str:
-    """The emergence table as Markdown. `source` is `emergence_table(...)` rows, a full analysis,
-    or a run folder (its report/emergence.json when built, else analysed from results.jsonl)."""
+    """The emergence table (exact match) as Markdown. `source` is `emergence_table(...)` rows,
+    a full analysis, or a run folder (its report/emergence.json when built, else analysed from
+    results.jsonl)."""
     table = source
     if isinstance(source, (str, Path)):
         built = Path(source) / "report" / "emergence.json"
@@ -55,98 +68,174 @@ def format_table(source, threshold_frac: float = 0.5) -> str:
                  else analyse(load_results(source), threshold_frac))
     if isinstance(table, dict):
         table = emergence_table(table)
-    lines = ["| task | emergent params | emergent FLOPs | sharpness | verdict | jump between "
-             "| logistic midpoint (params) | 10–90% width (decades) | metric question |",
-             "| --- | --- | --- | --- | --- | --- | --- | --- | --- |"]
+    lines = ["| curve | n_eval | sizes | verdict | emergent scale: params [95% CI] "
+             "| FLOPs [95% CI] | last below → first above | 50%-of-best crossing (between; "
+             "interpolated) | shape (10–90% width, decades) | metric question |",
+             "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |"]
     for r in table:
-        jump = " → ".join(r["jump_interval"]) if r.get("jump_interval") else "—"
+        step = (f"{r['last_below']} → {r['emergent_size']}" if r.get("emergent_size") else "—")
         if r.get("falls_back"):
-            jump += f" (below threshold again at {', '.join(r['falls_back'])})"
-        lines.append(f"| {r['task']} | {_fmt(r['emergent_params'])} | {_fmt(r['emergent_flops'])} "
-                     f"| {_fmt(r['sharpness'], '.1f')} | {r['verdict']} | {jump} "
-                     f"| {_fmt(r['logistic_midpoint_params'])} "
-                     f"| {_fmt(r['logistic_width_decades'], '.2f')} | {r['metric_question']} |")
+            step += f" (not clearly above chance again at {', '.join(r['falls_back'])})"
+        cross = "—"
+        if r.get("crossing_bracket"):
+            cross = (f"{' → '.join(r['crossing_bracket'])}; ≈{_fmt(r['crossing_params'])} "
+                     "interpolated, not measured")
+        elif r.get("crossing_note"):
+            cross = r["crossing_note"]
+        shape = r.get("shape") or "—"
+        if r.get("width_decades") is not None and shape in ("sharp", "gradual"):
+            shape += f" ({r['width_decades']:.2f})"
+        n_eval = ", ".join(str(n) for n in r.get("n_eval") or []) or "unknown"
+        lines.append(f"| {r['task']} | {n_eval} | {r.get('n_sizes', '—')} | {r['verdict']} "
+                     f"| {_scale_txt(r['emergent_params'], r.get('interval_params'))} "
+                     f"| {_scale_txt(r['emergent_flops'], r.get('interval_flops'))} | {step} "
+                     f"| {cross} | {shape} | {r['metric_question']} |")
     return "\n".join(lines)
 
 
-# ------------------------------------------------------------------------------------- figures
-def _plot_metric(ax, m: dict, axis: str) -> None:
-    ps = [p for p in m["per_size"] if p[axis]]
-    if not ps:
-        ax.text(0.5, 0.5, "no data", ha="center", transform=ax.transAxes)
-        return
-    x = [p[axis] for p in ps]
-    ax.fill_between(x, [p["min"] for p in ps], [p["max"] for p in ps], alpha=0.25,
-                    color="tab:blue", label="seed min–max")
-    ax.plot(x, [p["mean"] for p in ps], "o-", color="tab:blue", label="mean over seeds")
-    if m.get("chance") is not None:
-        ax.axhline(m["chance"], color="grey", ls="--", lw=1, label="chance")
-    if m.get("threshold") is not None:
-        ax.axhline(m["threshold"], color="tab:orange", ls=":", lw=1.2, label="threshold")
-    xe = m.get(f"emergent_{axis}")
-    if xe is not None:
-        ax.plot([xe], [m["threshold"]], "*", ms=14, color="tab:red", label="emergent scale")
-    ax.set_xscale("log")
-    ax.set_title(f"{m['metric']}: {m['verdict']} (sharpness {_fmt(m['sharpness'], '.1f')})",
-                 fontsize=9)
-    ax.grid(alpha=0.3, which="both", lw=0.5)
+def _reasons_section(analysis: dict) -> list[str]:
+    lines = ["### Why each verdict (exact match)", ""]
+    for label, t in analysis["tasks"].items():
+        m = t["metrics"].get("exact_match")
+        if not m:
+            lines.append(f"- **{label}**: no exact-match values")
+            continue
+        lines.append(f"- **{label}**: {m['verdict']}: {m.get('reason')}. Shape: {m.get('shape')} "
+                     f"({m.get('shape_reason', '')}).")
+        em = m.get("emergent") or {}
+        if em.get("bootstrap_note"):
+            lines.append(f"  - {em['bootstrap_note']}")
+        iv = em.get("interval_params")
+        if iv:
+            lines.append(f"  - bootstrap ({analysis['n_boot']} replicates): no emergence within "
+                         f"the measured sizes in {iv['p_none']:.1%}, already at the smallest size "
+                         f"in {iv['p_at_smallest']:.1%} of replicates")
+        for note in t.get("notes", []) + m.get("notes", []):
+            lines.append(f"  - note: {note}")
+    return lines + [""]
 
 
-def plot_task(task: str, t: dict, out: Path) -> Path:
-    """2 × 4 figure: rows = params / FLOPs, columns = the four metrics."""
-    fig, axes = plt.subplots(2, len(METRICS), figsize=(4.2 * len(METRICS), 7.5))
-    for row, (axis, xlabel) in enumerate(_AXES):
-        for col, name in enumerate(METRICS):
-            ax = axes[row, col]
-            _plot_metric(ax, t["metrics"][name], axis)
-            ax.set_xlabel(xlabel)
-            ax.set_ylabel(METRICS[name].label)
-    handles, labels = axes[0, 0].get_legend_handles_labels()
-    if handles:  # a task whose every run diverged has nothing to draw
-        fig.legend(handles, labels, loc="lower center", ncol=len(labels), fontsize=9)
-    fig.suptitle(f"{task}: score against scale (metric question: "
-                 f"{t['metric_question']['summary']})")
-    fig.tight_layout(rect=(0, 0.05, 1, 0.96))
-    path = out / f"{_safe(task)}_scale.png"
-    fig.savefig(path, dpi=90)
-    plt.close(fig)
-    return path
+def _metric_question_section(analysis: dict) -> list[str]:
+    lines = ["## The metric question (Schaeffer et al. 2023)", "",
+             "Is a sharp jump in exact match also a sharp jump in the continuous metrics, between "
+             "the same two sizes? If exact match alone is sharp, the 'emergence' may be a product "
+             "of the all-or-nothing metric. 'sharp in all' needs every continuous metric sharp "
+             "*and* jumping between the same pair of sizes.", "",
+             "| curve | metric | verdict | shape | 10–90% width (decades) | largest rise between |",
+             "| --- | --- | --- | --- | --- | --- |"]
+    paragraphs = []
+    for label, t in analysis["tasks"].items():
+        mq = t["metric_question"]
+        for s in mq["side_by_side"]:
+            jump = " → ".join(s["jump_interval"]) if s.get("jump_interval") else "—"
+            lines.append(f"| {label} | {s['metric']} | {s['verdict']} | {s['shape']} "
+                         f"| {_fmt(s.get('width_decades'), '.2f')} | {jump} |")
+        paragraphs.append(f"- **{label}: {mq['summary']}.** {mq['detail']}.")
+    return lines + [""] + paragraphs + [""]
 
 
-def plot_training(task: str, curves: list[dict], size_order: list[str], out: Path,
-                  params: dict[str, float] | None = None) -> Path | None:
-    """Exact match and per-digit accuracy over training steps, one line per size (mean of seeds)."""
-    rows = [c for c in curves if c.get("task") == task]
-    if not rows:
-        return None
-    sizes = [s for s in size_order if any(c["size"] == s for c in rows)]
-    sizes += sorted({c["size"] for c in rows} - set(sizes))
-    colours = plt.cm.viridis(np.linspace(0, 0.9, max(len(sizes), 1)))
-    fig, axes = plt.subplots(1, 2, figsize=(11, 4.2))
-    for ax, metric in zip(axes, ("exact_match", "per_digit_acc")):
-        for colour, size in zip(colours, sizes):
-            by_step: dict[int, list[float]] = {}
-            for c in rows:
-                v = c.get(metric)
-                if c["size"] == size and isinstance(v, (int, float)) and math.isfinite(v):
-                    by_step.setdefault(int(c["step"]), []).append(float(v))
-            steps = sorted(by_step)
-            label = f"{size} ({params[size]:.3g} params)" if params and size in params else size
-            ax.plot(steps, [np.mean(by_step[s]) for s in steps], "-", color=colour, label=label)
-        ax.set_xlabel("training step")
-        ax.set_ylabel(METRICS[metric].label)
-        ax.set_title(f"{task}: {metric} during training (mean over seeds)", fontsize=10)
-        ax.grid(alpha=0.3, lw=0.5)
-    axes[1].legend(title="size", fontsize=8, loc="best")
-    fig.tight_layout()
-    path = out / f"{_safe(task)}_training.png"
-    fig.savefig(path, dpi=90)
-    plt.close(fig)
-    return path
+def _compare_section(comparison: list[dict]) -> list[str]:
+    if not comparison:
+        return []
+    lines = ["## Conditions compared", "",
+             "Per ability, each condition's emergent scale (exact match) with its 95% bootstrap "
+             "interval, and the ratio of emergent scales between conditions, with an interval "
+             "from the two bootstraps. An open end ('—') means that in over 2.5% of replicates "
+             "one side showed no emergence within its measured sizes.", ""]
+    for c in comparison:
+        lines += [f"### {c['ability']}", "",
+                  "| curve | verdict | emergent scale: params [95% CI] | FLOPs [95% CI] "
+                  "| last below → first above | metric question |",
+                  "| --- | --- | --- | --- | --- | --- |"]
+        for r in c["curves"]:
+            step = f"{r['last_below']} → {r['emergent_size']}" if r.get("emergent_size") else "—"
+            lines.append(f"| {r['curve']} | {r['verdict']} "
+                         f"| {_scale_txt(r['emergent_params'], r.get('interval_params'))} "
+                         f"| {_scale_txt(r['emergent_flops'], r.get('interval_flops'))} | {step} "
+                         f"| {r['metric_question']} |")
+        lines.append("")
+        for r in c["ratios"]:
+            if r["ratio"] is None:
+                lines.append(f"- {r['a']} / {r['b']}: {r.get('note')}")
+            else:
+                iv = r.get("interval")
+                ivt = f" [{_fmt(iv[0])}, {_fmt(iv[1])}]" if iv else f" ({r.get('note')})"
+                lines.append(f"- emergent params {r['a']} / {r['b']} = {r['ratio']:.3g}{ivt}")
+        lines.append("")
+    return lines
 
 
-def _safe(name: str) -> str:
-    return "".join(c if c.isalnum() or c in "-_." else "_" for c in name)
+def _per_size_section(analysis: dict) -> list[str]:
+    lines = ["## Per-size results with intervals", "",
+             "Exact match and per-digit accuracy: Clopper–Pearson 95% interval over the n_eval "
+             "problems (per-digit: over n_eval × answer length digits, approximate because digits "
+             "of one answer are not independent), pooled over seeds, widened by a Student-t "
+             "interval on the seed means where a size has several seeds. Other metrics: seed "
+             "interval only. 'above' = clearly above chance (the rule of the emergent scale).", ""]
+    for label, t in analysis["tasks"].items():
+        lines += [f"### {label}", "",
+                  "| size | params | FLOPs | seeds | metric | mean | 95% interval | basis | chance "
+                  "| above chance |", "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |"]
+        for name, m in t["metrics"].items():
+            for p in m.get("per_size") or []:
+                iv = (f"[{p['lo']:.3g}, {p['hi']:.3g}]" if p.get("lo") is not None else "—")
+                above = {True: "yes", False: "no", None: "—"}[p.get("above_chance")]
+                lines.append(f"| {p['size']} | {p['params']:.3g} | {_fmt(p['flops'])} "
+                             f"| {p['n_seeds']} | {name} | {p['mean']:.3g} | {iv} "
+                             f"| {(p.get('interval') or {}).get('basis', '—')} "
+                             f"| {_fmt(m.get('chance'))} | {above} |")
+        lines.append("")
+    return lines
+
+
+def _report_md(run_dir: Path, analysis: dict, comparison, config: dict, rows,
+               figures: dict) -> str:
+    a = analysis
+    lines = [f"# Emergence report: {run_dir.name}", "",
+             f"{len(rows)} result rows, {len(a['tasks'])} curves (one per condition and task).", "",
+             "## What the numbers mean", "",
+             "- **Emergent scale** (Wei et al. 2022): the first measured size *clearly above "
+             f"chance*: the lower end of its {a['conf']:.0%} interval (problems and seeds) is "
+             f"above chance and its mean is at least {a['floor']:g} of the way from chance to a "
+             "perfect score. The last size below it is given too: the ability appeared somewhere "
+             "between the two. The interval in brackets is a bootstrap over problems and seeds "
+             f"({a['n_boot']} replicates): the range of sizes at which the rule fires when the "
+             "measurements are redrawn.",
+             "- **Verdicts**: *emergent* (below chance at small sizes, clearly above from the "
+             "emergent scale on); *zig-zag* (as emergent, but a larger size falls back to chance); "
+             "*above chance at smallest size* (no scale can be named: it lies at or below the "
+             "smallest model); *never above chance* (no emergent scale; the best score and its "
+             "interval are given); *too few sizes*; *unknown chance* (no chance level recorded; "
+             "never replaced by the worst score).",
+             f"- **50%-of-best crossing**: where the curve first reaches {a['threshold_frac']:g} of "
+             "its best height above chance, as the two measured sizes it lies between; the "
+             "log-linear interpolation between them is shown for comparison with earlier reports "
+             "and was not measured.",
+             "- **Shape**: a bounded logistic fit (scipy curve_fit) of the normalised score against "
+             "log10 parameters; *sharp* when its 10–90% width is no wider than the gap between the "
+             "two measured sizes around its midpoint, *gradual* when wider, *flat* when it rises "
+             f"less than {a['constants']['MIN_RISE']:g}; *undefined* with fewer than "
+             f"{a['constants']['MIN_SHAPE_SIZES']} sizes or a midpoint outside the measured sizes; "
+             "*fit failed* says why.", "",
+             "## Emergence table (exact match)", "", format_table(a), ""]
+    lines += _reasons_section(a)
+    lines += _compare_section(comparison)
+    lines += _metric_question_section(a)
+    lines += ["## Figures", ""]
+    for name, figs in figures.items():
+        paths = [p for p in figs.values() if p is not None]
+        if paths:
+            lines.append(f"### {name}")
+            lines += [f"![{name}]({p.relative_to(run_dir / 'report').as_posix()})" for p in paths]
+            lines.append("")
+    lines += _per_size_section(a)
+    lines += ["## Excluded rows and values", ""]
+    lines += [f"- {x}" for x in a["excluded"]] or ["None."]
+    lines += ["", "## Diverged runs", ""]
+    lines += [f"- {d['task']} / {d['size']} / seed {d['seed']}"
+              + (f" ({d['condition']})" if d.get("condition") not in (None, "default") else "")
+              + f" (final loss {d['final_loss']})" for d in a["diverged"]] or ["None."]
+    return "\n".join(lines + [""] + _config_section(config, rows))
 
 
 # ------------------------------------------------------------------------------------- inputs
@@ -186,7 +275,7 @@ _SIZE_HPARAMS = ("size", "seed", "params", "params_total", "n_layer", "n_head", 
 
 
 def write_hparams(run_dir: Path, rows: list[dict], config: dict) -> int:
-    """One hparams entry per (size, seed) under RUN_DIR/tb/hparams, final metrics per task.
+    """One hparams entry per (condition, size, seed) under RUN_DIR/tb/hparams, final metrics per task.
 
     The folder is ours alone and is rebuilt from scratch, so reruns do not pile up duplicates."""
     try:
@@ -198,26 +287,25 @@ def write_hparams(run_dir: Path, rows: list[dict], config: dict) -> int:
     scalars = {k: v for k, v in flatten(config).items() if isinstance(v, (int, float, str, bool))}
     groups: dict[tuple, list[dict]] = {}
     for r in rows:
-        groups.setdefault((r["size"], r["seed"]), []).append(r)
+        groups.setdefault((r.get("condition") or "default", str(r["size"]), r["seed"]), []).append(r)
     with SummaryWriter(str(root)) as writer:
-        for (size, seed), rs in groups.items():
+        for (condition, size, seed), rs in groups.items():
             hp = dict(scalars)
             hp.update({k: rs[0][k] for k in _SIZE_HPARAMS
                        if isinstance(rs[0].get(k), (int, float, str, bool))})
             metrics = {f"{r['task']}/{m}": float(r[m]) for r in rs if is_ok(r) for m in METRICS
                        if isinstance(r.get(m), (int, float)) and math.isfinite(r[m])}
-            writer.add_hparams(hp, metrics or {"diverged": 1.0}, run_name=f"{_safe(size)}_seed{seed}")
+            writer.add_hparams(hp, metrics or {"diverged": 1.0}, run_name=safe_name(f"{condition}-{size}_seed{seed}"))
     return len(groups)
 
-
-# ------------------------------------------------------------------------------------ report.md
 def _config_section(config: dict, rows: list[dict]) -> list[str]:
-    keys = ("sweep", "task_set", "tasks", "sizes", "seeds")
+    keys = ("sweep", "task_set", "tasks", "sizes", "seeds", "conditions", "source")
     summary = {k: config.get(k) for k in keys}
     for k in ("sweep", "task_set"):  # the runner's config may call the sweep "name"
         summary[k] = summary[k] or config.get("name" if k == "sweep" else k) or rows[0].get(k)
     lines = ["## Run configuration", ""]
-    lines += [f"- **{k}**: {summary[k]}" for k in keys if summary[k] is not None]
+    lines += [f"- **{k}**: {json.dumps(summary[k]) if not isinstance(summary[k], str) else summary[k]}"
+              for k in keys if summary[k] is not None]
     rest = {k: v for k, v in flatten(config).items() if k not in keys}
     if rest:
         lines += ["", "| setting | value |", "| --- | --- |"]
@@ -225,68 +313,38 @@ def _config_section(config: dict, rows: list[dict]) -> list[str]:
     return lines + [""]
 
 
-def _metric_question_section(analysis: dict) -> list[str]:
-    lines = ["## The metric question (Schaeffer et al. 2023)", "",
-             "Is a jump in exact match also a jump in the continuous metrics? If it is sharp only "
-             "in exact match, the 'emergence' is likely a product of the all-or-nothing metric.", "",
-             "| task | metric | sharpness | verdict | emergent params | jump between |",
-             "| --- | --- | --- | --- | --- | --- |"]
-    paragraphs = []
-    for task, t in analysis["tasks"].items():
-        mq = t["metric_question"]
-        for s in mq["side_by_side"]:
-            jump = " → ".join(s["jump_interval"]) if s.get("jump_interval") else "—"
-            lines.append(f"| {task} | {s['metric']} | {_fmt(s['sharpness'], '.1f')} | {s['verdict']} "
-                         f"| {_fmt(s['emergent_params'])} | {jump} |")
-        paragraphs.append(f"- **{task}: {mq['summary']}.** {mq['detail']}.")
-    return lines + [""] + paragraphs + [""]
-
-
-def _report_md(run_dir: Path, analysis: dict, config: dict, rows, figures: dict) -> str:
-    c = analysis["constants"]
-    lines = [f"# Emergence report: {run_dir.name}", "",
-             f"{len(rows)} result rows; threshold at {analysis['threshold_frac']:.2f} of the way "
-             "from chance to the best mean score, crossing interpolated in log10 scale "
-             "(Wei et al. 2022, Table 1).", "", "## Emergence table (exact match)", "",
-             format_table(analysis), "",
-             f"Verdict rules (normalised score q: chance 0, perfect 1): *emergent* = largest "
-             f"neighbour rise ≥ {c['SHARPNESS_MIN']}× the median of the others (floor "
-             f"{c['SHARPNESS_FLOOR']}), that rise ≥ {c['MIN_JUMP']} and starting at q ≤ "
-             f"{c['NEAR_CHANCE_Q']}; *jump* = as sharp but starting above that; *gradual* = a "
-             f"rise ≥ {c['MIN_TOTAL_RISE']} that is not sharp; *flat*/*saturated* = less rise. "
-             "Emergent scales are given only for emergent/jump.", ""]
-    lines += _metric_question_section(analysis)
-    lines += ["## Per-task figures", ""]
-    for task, figs in figures.items():
-        lines.append(f"### {task}")
-        lines += [f"![{task} {kind}]({p.relative_to(run_dir / 'report').as_posix()})"
-                  for kind, p in figs.items() if p is not None]
-        lines.append("")
-    lines += ["## Diverged runs", ""]
-    lines += [f"- {d['task']} / {d['size']} / seed {d['seed']} (final loss {d['final_loss']})"
-              for d in analysis["diverged"]] or ["None."]
-    return "\n".join(lines + [""] + _config_section(config, rows))
-
-
-def build_report(run_dir: str | Path, threshold_frac: float = 0.5) -> Path:
+def build_report(run_dir: str | Path, threshold_frac: float = 0.5, floor: float = FLOOR,
+                 n_boot: int = N_BOOT, tensorboard: bool = True) -> Path:
     """Rebuild RUN_DIR/report/ (figures, emergence.json, emergence_table.md, report.md) and the
     TensorBoard hparams from results.jsonl (+ config.json, curves.jsonl when present)."""
     run_dir = Path(run_dir)
-    rows = load_results(run_dir)
+    rows, wheres = read_results(run_dir)
     config = _read_json(run_dir / "config.json")
     curves = load_curves(run_dir)
-    analysis = analyse(rows, threshold_frac)
+    analysis = analyse(rows, threshold_frac, floor=floor, n_boot=n_boot, wheres=wheres)
+    comparison = compare(analysis)
+    analysis["comparison"] = comparison
     out = run_dir / "report"
     out.mkdir(exist_ok=True)
-    figures = {}
-    for task, t in analysis["tasks"].items():
-        figures[task] = {"scale": plot_task(task, t, out),
-                         "training": plot_training(task, curves, t["sizes"], out,
-                                                   dict(zip(t["sizes"], t["params"])))}
+    figures: dict[str, dict] = {}
+    by_ability: dict[str, dict] = {}
+    for label, t in analysis["tasks"].items():
+        by_ability.setdefault(t["ability"], {})[t["condition"] if len({
+            u["condition"] for u in analysis["tasks"].values() if u["ability"] == t["ability"]}) > 1
+            else label] = t
+    for ability, group in by_ability.items():
+        figures.setdefault(ability, {})["scale"] = plot_ability(ability, group, out)
+    for label, t in analysis["tasks"].items():
+        mine = [c for c in curves if str(c.get("task")) == t["task"]
+                and (c.get("condition") or "default") == t["condition"]]
+        figures.setdefault(t["ability"], {})[f"training {label}"] = plot_training(
+            label, mine, t["sizes"], out, dict(zip(t["sizes"], t["params"])))
     write_text_atomic(out / "emergence.json", json.dumps(analysis, indent=1))
     write_text_atomic(out / "emergence_table.md", format_table(analysis) + "\n")
-    write_text_atomic(out / "report.md", _report_md(run_dir, analysis, config, rows, figures))
-    write_hparams(run_dir, rows, config)
+    write_text_atomic(out / "report.md", _report_md(run_dir, analysis, comparison, config, rows,
+                                                    figures))
+    if tensorboard:
+        write_hparams(run_dir, [r for r in rows if r.get("params") is not None], config)
     return out
 
 
@@ -294,14 +352,31 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="python -m sweeps.report", description=__doc__.split("\n")[0])
     ap.add_argument("run_dir", type=Path, help="runs/<sweep>/<timestamp>/ holding results.jsonl")
     ap.add_argument("--threshold", type=float, default=0.5,
-                    help="fraction of the way from chance to the best score (default 0.5)")
+                    help="for the 50%%-of-best crossing: fraction of the way from chance to the "
+                         "best score (default 0.5)")
+    ap.add_argument("--floor", type=float, default=FLOOR,
+                    help="'clearly above chance' also needs the mean this far from chance to "
+                         f"perfect (default {FLOOR})")
+    ap.add_argument("--bootstrap", type=int, default=N_BOOT,
+                    help=f"bootstrap replicates for the emergent-scale interval (default {N_BOOT})")
+    ap.add_argument("--no-tensorboard", action="store_true", help="skip the TensorBoard hparams")
     args = ap.parse_args(argv)
     if not 0.0 < args.threshold < 1.0:
         ap.error(f"--threshold must be in (0, 1), got {args.threshold}")
+    if not 0.0 <= args.floor < 1.0:
+        ap.error(f"--floor must be in [0, 1), got {args.floor}")
+    if not 100 <= args.bootstrap <= 100_000:
+        ap.error(f"--bootstrap must be in [100, 100000], got {args.bootstrap}")
     try:
-        out = build_report(args.run_dir, args.threshold)
-    except (ResultsError, OSError) as e:  # OSError: a read-only or full output folder
+        out = build_report(args.run_dir, args.threshold, args.floor, args.bootstrap,
+                           tensorboard=not args.no_tensorboard)
+    except ResultsError as e:
         print(f"error: {e}", file=sys.stderr)
+        return 2
+    except OSError as e:  # a read-only or full output folder
+        print(f"error: cannot write the report under {args.run_dir / 'report'}: {e}; make the "
+              "folder writable (or copy the run folder somewhere writable) and run again",
+              file=sys.stderr)
         return 2
     print(format_table(args.run_dir))
     print(f"\nreport written to {out / 'report.md'}")

@@ -20,6 +20,7 @@ from data_gen import TASK_NAME_HELP, heldout_task_name, make_task
 from kernels import ATTENTION_CHOICES, NORM_CHOICES, resolve_attention, resolve_norm
 from minigpt.config import CPU_LADDER, SIZES, GPTConfig, check_device
 from minigpt.flops import estimate_run, size_warnings
+from minigpt.threads import configure_threads
 from minigpt.train import STOP_REQUESTED, StorageError
 
 from .runner import run_sweep
@@ -111,6 +112,7 @@ def apply_flags(parser, args, cfg):
                          f"'{cfg.name}'; valid: {', '.join(valid)}")
         chosen = set(_unique("--conditions", _csv(args.conditions)))
         changes["conditions"] = tuple(c for c in cfg.conditions if c.name in chosen)
+        changes["budget_reference"] = cfg.reference_condition  # a part matches the whole sweep
     if args.budget is not None:
         changes["budget"] = args.budget
     if args.seeds is not None:
@@ -225,9 +227,10 @@ def main(argv: list[str] | None = None) -> int:
         parser.error(f"--shard {args.shard}: the sweep has only {units} runs, so at most {units} "
                      f"shards; use --shard i/{units} or fewer")
     if device_type == "cpu":
+        threads, why = configure_threads()
         ladder = "the CPU ladder" if tuple(cfg.sizes) == CPU_LADDER else "sizes"
         print(f"No GPU in use: running {ladder} ({', '.join(cfg.sizes)}) on "
-              f"{torch.get_num_threads()} CPU threads.")
+              f"{threads} CPU threads ({why}).")
     else:
         print(f"GPU: {torch.cuda.get_device_name(torch.device(device))}; sizes {', '.join(cfg.sizes)}")
     out = args.out or Path("runs") / cfg.name / time.strftime("%Y%m%d-%H%M%S")

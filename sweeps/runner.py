@@ -9,9 +9,15 @@ The run folder holds everything a report needs and survives a crash at any momen
     tb/<unit>/      TensorBoard scalars, <unit> = <condition>-<size>-s<seed>
     ckpt/<unit>.pt  the checkpoint of an unfinished unit (deleted once its rows exist)
 
+A task with a scratchpad format (data_gen.scratchpad) is evaluated generatively: the model writes
+until its end token and the final answer after the marker is scored (minigpt.gen_eval); its rows
+add step_acc and no_answer. Plain tasks keep minigpt.evaluate's fixed-width decoding. Rows record
+`examples`, the training examples seen.
+
 A unit is one (condition, size, seed) training run. Under a token budget every condition trains
 the same number of steps; under an example budget each condition's steps are set so that it sees
-as many training examples as the first condition does in the configured steps (long scratchpad
+as many training examples as the first condition (SweepConfig.reference_condition) does in the
+configured steps (long scratchpad
 examples then get more tokens).
 
 Started again on the same folder, the runner skips units all of whose rows exist, continues an
@@ -27,17 +33,20 @@ import json
 import os
 import time
 from contextlib import contextmanager
-from dataclasses import asdict, replace
+from dataclasses import MISSING, asdict, fields, replace
 from pathlib import Path
 from typing import Callable
 
 import torch
 
-from data_gen import TrainStream, few_shot_set, make_stream, make_task
+from data_gen import TrainStream, few_shot_set, make_task
+from data_gen.fast_stream import FastTrainStream
+from data_gen.icl import EpisodeStream, HiddenRuleTask
 from data_gen.tokenizer import EOS_ID
 from minigpt.config import GPTConfig
 from minigpt.evaluate import METRIC_NAMES, evaluate_examples
 from minigpt.flops import count_params, training_flops
+from minigpt.gen_eval import evaluate_generative
 from minigpt.model import GPT
 from minigpt.train import Trainer
 
@@ -91,6 +100,10 @@ def write_unit_rows(path: Path, rows: list[dict]) -> None:
 
 def config_record(cfg: SweepConfig, device: str, shard: tuple[int, int] = (0, 1)) -> dict:
     record = asdict(cfg)
+    if cfg.budget == "tokens":  # the reference condition matters only under an examples budget
+        del record["budget_reference"]
+    else:
+        record["budget_reference"] = asdict(cfg.reference_condition)
     record["device_type"] = torch.device(device).type
     if shard != (0, 1):
         record["shard"] = f"{shard[0]}/{shard[1]}"  # a part of a sweep; sweeps.merge joins parts
@@ -105,9 +118,11 @@ def prepare_run_dir(cfg: SweepConfig, run_dir: Path, device: str,
     record = config_record(cfg, device, shard)
     if path.exists():
         old = json.loads(path.read_text())
-        added_later = {"shots": [0], "eval_only": []}  # what a run from before these keys used
+        # a field added after the run was written reads as its default
+        defaults = json.loads(json.dumps({f.name: f.default for f in fields(SweepConfig)
+                                          if f.default is not MISSING}))
         differing = sorted(k for k in set(old) | set(record)
-                           if old.get(k, added_later.get(k)) != record.get(k))
+                           if old.get(k, defaults.get(k)) != record.get(k, defaults.get(k)))
         if differing:
             raise ValueError(f"{run_dir} holds a run with a different config (keys differ: "
                              f"{', '.join(differing)}); resume with the same flags or choose "
@@ -118,6 +133,17 @@ def prepare_run_dir(cfg: SweepConfig, run_dir: Path, device: str,
                          f"write a run into it")
     write_text_atomic(path, json.dumps(record, indent=2, sort_keys=True) + "\n")
     return False
+
+
+def make_stream(kind: str, device: str, tasks, batch_size: int, seq_len: int, seed: int):
+    """The training stream a sweep asked for; "auto" is the numpy stream on a GPU only. A mixture
+    with a hidden-rule task always gets data_gen.icl.EpisodeStream: each row must hold one rule."""
+    if any(isinstance(t, HiddenRuleTask) for t in tasks):
+        return EpisodeStream(tasks, batch_size, seq_len, seed)
+    if kind == "auto":
+        kind = "fast" if torch.device(device).type == "cuda" else "python"
+    stream_class = FastTrainStream if kind == "fast" else TrainStream
+    return stream_class(tasks, batch_size, seq_len, seed)
 
 
 def unit_name(condition: str, size: str, seed: int) -> str:
@@ -135,20 +161,33 @@ def examples_per_context(tasks, batch_size: int, seq_len: int, samples: int = 25
 
 def unit_steps(cfg: SweepConfig, condition: str) -> int:
     """Optimizer steps for one condition's runs under the sweep's budget (see the module doc)."""
-    steps = cfg.train.steps
-    if cfg.budget == "tokens" or condition == cfg.conditions[0].name:
+    steps, ref = cfg.train.steps, cfg.reference_condition
+    if cfg.budget == "tokens" or condition == ref.name:
         return steps
     per_context = {c.name: examples_per_context(
         [make_task(t, eval_size=cfg.eval_size) for t in c.tasks(cfg.tasks)],
-        cfg.train.batch_size, cfg.train.seq_len) for c in (cfg.conditions[0], cfg.condition(condition))}
-    target = steps * per_context[cfg.conditions[0].name]
+        cfg.train.batch_size, cfg.train.seq_len) for c in (ref, cfg.condition(condition))}
+    target = steps * per_context[ref.name]
     return max(1, round(target / per_context[condition]))
+
+
+SCRATCH_METRICS = ("step_acc", "no_answer")
+
+
+def evaluate_task(model, task, examples, device) -> dict:
+    """A task's metrics on `examples`: a scratchpad task is decoded freely and its final answer
+    parsed (minigpt.gen_eval, which adds step_acc and no_answer); a plain task keeps the
+    fixed-width evaluation of minigpt.evaluate. The four shared metrics mean the same in both."""
+    if task.marker is not None:
+        return evaluate_generative(model, task, examples, device)
+    return evaluate_examples(model, examples, device)
 
 
 def _row(cfg: SweepConfig, condition: str, task, size: str, seed: int, model: GPT, result,
          metrics, examples: int | None, device, shots: int = 0) -> dict:
     counts = count_params(model.config)
-    metrics = metrics or {name: None for name in METRIC_NAMES}
+    names = METRIC_NAMES + (SCRATCH_METRICS if task.marker is not None else ())
+    metrics = metrics or {name: None for name in names}
     return {
         "sweep": cfg.name, "task_set": cfg.task_set, "condition": condition, "task": task.name,
         "ability": ability_of(task.name), "size": size, "seed": seed, "shots": shots,
@@ -188,7 +227,7 @@ def train_unit(cfg: SweepConfig, condition: str, size: str, seed: int, run_dir: 
     steps = unit_steps(cfg, condition)
     train_cfg = replace(cfg.train, seed=seed, device=device, steps=steps,
                         checkpoint_every=cfg.train.checkpoint_every or max(1, steps // 10))
-    stream = make_stream(trained, train_cfg.batch_size, train_cfg.seq_len, seed)
+    stream = make_stream(cfg.stream, device, trained, train_cfg.batch_size, train_cfg.seq_len, seed)
 
     def record_curve(step: int, metrics_by_task: dict[str, dict], loss: float | None) -> dict:
         tokens = step * train_cfg.batch_size * train_cfg.seq_len
@@ -202,11 +241,11 @@ def train_unit(cfg: SweepConfig, condition: str, size: str, seed: int, run_dir: 
         if rows:  # a resumed unit replays steps it had evaluated: those rows exist already
             append_jsonl_atomic(curves_path, rows)
             seen.update((condition, size, seed, r["task"], step) for r in rows)
-        return {f"eval/{name}/{k}": v for name, m in metrics_by_task.items() for k, v in m.items()}
+        return {f"eval/{name}/{k}": v for name, m in metrics_by_task.items() for k, v in m.items()
+                if v is not None}
 
     def on_eval(step: int) -> dict:
-        metrics = {name: evaluate_examples(model, examples, device)
-                   for name, examples in curve_sets.items()}
+        metrics = {t.name: evaluate_task(model, t, curve_sets[t.name], device) for t in tasks}
         return record_curve(step, metrics, trainer.losses[-1] if trainer.losses else None)
 
     ckpt = run_dir / "ckpt" / f"{unit}.pt"
@@ -219,7 +258,7 @@ def train_unit(cfg: SweepConfig, condition: str, size: str, seed: int, run_dir: 
     result = trainer.run()
     metrics = {}  # (task, shots) -> the four metrics
     if result.status == "ok":
-        metrics = {(t.name, k): evaluate_examples(model, few_shot_set(t, k), device)
+        metrics = {(t.name, k): evaluate_task(model, t, few_shot_set(t, k), device)
                    for t in tasks for k in plan[t.name]}
         trainer.log_scalars(record_curve(result.steps, {t.name: metrics[t.name, plan[t.name][-1]]
                                                         for t in tasks}, result.final_loss))

@@ -17,28 +17,24 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field, replace
 
-from data_gen import make_task, max_shots, shots_fit
+from data_gen import (base_task, check_task_format, make_task, max_shots, shots_fit,
+                      with_format)
 from minigpt.config import CPU_LADDER, GPU_LADDER, SIZES, TrainConfig, nominal_params
 
 BUDGETS = ("tokens", "examples")
+STREAMS = ("auto", "python", "fast")
 _CONDITION_NAME = re.compile(r"^[a-z0-9_-]+$")
-_FORMAT_SUFFIXES = {"": "", "rev": "-rev", "scratch": "-scratch"}
 
 
 def task_in_format(name: str, fmt: str) -> str:
-    """The task `name` written in format `fmt` ("" keeps it): ("add3", "scratch") -> "add3-scratch"."""
-    if fmt not in _FORMAT_SUFFIXES:
-        raise ValueError(f"unknown condition format '{fmt}'; valid: "
-                         f"{', '.join(repr(f) for f in _FORMAT_SUFFIXES)}")
-    return name + _FORMAT_SUFFIXES[fmt] if fmt and not name.endswith(_FORMAT_SUFFIXES[fmt]) else name
+    """The task `name` written in format `fmt` ("" keeps it): ("add3", "scratch") -> "add3-scratch".
+    data_gen owns the formats and refuses an unknown one (data_gen.with_format)."""
+    return with_format(name, fmt)
 
 
 def ability_of(name: str) -> str:
     """A task's name without its format suffix: the ability that conditions are compared on."""
-    for suffix in _FORMAT_SUFFIXES.values():
-        if suffix and name.endswith(suffix):
-            return name[: -len(suffix)]
-    return name
+    return base_task(name)
 
 
 @dataclass(frozen=True)
@@ -51,7 +47,7 @@ class Condition:
     def __post_init__(self):
         if not isinstance(self.name, str) or not _CONDITION_NAME.match(self.name):
             raise ValueError(f"condition name must match [a-z0-9_-]+, got {self.name!r}")
-        task_in_format("x", self.fmt)  # raises for an unknown format
+        check_task_format(self.fmt)  # raises for an unknown format, naming the valid ones
 
     def tasks(self, base_tasks) -> tuple[str, ...]:
         return tuple(task_in_format(t, self.fmt) for t in base_tasks)
@@ -74,6 +70,13 @@ class SweepConfig:
     keep_checkpoints: bool = False
     conditions: tuple[Condition, ...] = field(default_factory=lambda: (Condition(),))
     budget: str = "tokens"         # held equal across conditions: "tokens" or "examples"
+    # which training stream: "python" (data_gen.TrainStream), "fast" (data_gen.FastTrainStream,
+    # numpy, whole batches at once) or "auto": fast on a GPU, where the Python one would starve the
+    # small sizes, and python on a CPU, where it costs little and keeps the recorded CPU figures
+    stream: str = "auto"
+    # under an examples budget, the condition whose examples seen every condition matches: the
+    # first condition unless set (a part run with --conditions keeps the whole sweep's first)
+    budget_reference: Condition | None = None
     shots: tuple[int, ...] = (0,)  # k solved examples before each query (see data_gen.icl)
     eval_only: tuple[str, ...] = ()  # tasks evaluated but never trained on (held-out rules)
 
@@ -86,6 +89,8 @@ class SweepConfig:
         names = [c.name for c in self.conditions]
         if len(set(names)) != len(names):
             raise ValueError(f"condition names must be unique, got {', '.join(names)}")
+        if self.stream not in STREAMS:
+            raise ValueError(f"unknown stream '{self.stream}'; valid: {', '.join(STREAMS)}")
         if self.budget not in BUDGETS:
             raise ValueError(f"unknown budget '{self.budget}'; valid: {', '.join(BUDGETS)}")
         if not self.shots or any(not isinstance(k, int) or k < 0 for k in self.shots):
@@ -95,6 +100,10 @@ class SweepConfig:
                 make_task(name, eval_size=self.eval_size)  # raises a ValueError naming valid forms
         if not 1 <= self.curve_eval_size:
             raise ValueError("curve_eval_size must be at least 1")
+
+    @property
+    def reference_condition(self) -> Condition:
+        return self.budget_reference or self.conditions[0]
 
     def condition(self, name: str) -> Condition:
         return next(c for c in self.conditions if c.name == name)
@@ -194,4 +203,34 @@ def icl(device_type: str) -> SweepConfig:
         description="CPU ladder on hidden-rule episodes: operator recognition, (a*x+b*y) mod 7")
 
 
-SWEEPS = {"arithmetic": arithmetic, "tiny": tiny, "icl": icl}
+def scratchpad(device_type: str) -> SweepConfig:
+    """Does a scratchpad move the emergent scale? The same ladder, seeds and token budget train
+    twice: once answering directly ("plain") and once writing the column-by-column scratchpad of
+    data_gen.scratchpad before the answer ("scratchpad"), both scored on the same problems.
+
+    The budget is held equal in training tokens (compute), the x-axis of an emergence plot: a
+    scratchpad example is longer, so that condition sees fewer examples (rows record how many).
+    CPU: calibrated in docs/tutorial.md. GPU: a first guess, not yet measured on a GPU.
+    """
+    conditions = (Condition("plain", "", "the answer directly"),
+                  Condition("scratchpad", "scratch", "column by column, then the answer"))
+    if device_type == "cuda":
+        # Uncalibrated: 8-digit addition (Nye et al.'s case) and 3-digit multiplication, which
+        # had not appeared by 202M parameters when answered directly (ANCHORS.md); seq_len 128
+        # holds one add8 scratchpad example (100 tokens) or three mul3 ones (36).
+        return SweepConfig(
+            name="scratchpad", task_set="scratch-gpu", tasks=("add8", "mul3"), sizes=GPU_LADDER[:5],
+            seeds=(0, 1, 2),
+            train=TrainConfig(steps=1500, batch_size=128, seq_len=128, warmup_steps=100,
+                              eval_every=250),
+            eval_size=1000, curve_eval_size=200, conditions=conditions,
+            description="plain vs scratchpad on add8 and mul3, GPU ladder to 100M (uncalibrated)")
+    return SweepConfig(
+        name="scratchpad", task_set="scratch-add5", tasks=("add5",),
+        sizes=("25k", "50k", "100k"), seeds=(0, 1),
+        train=TrainConfig(steps=1000, batch_size=32, seq_len=64, warmup_steps=100, eval_every=250),
+        eval_size=200, curve_eval_size=50, conditions=conditions,
+        description="plain vs scratchpad on 5-digit addition, CPU sizes 25k-100k")
+
+
+SWEEPS = {"arithmetic": arithmetic, "tiny": tiny, "scratchpad": scratchpad, "icl": icl}

@@ -1,42 +1,77 @@
-"""Plain-text result tables: one per task, sizes down the side, the four metrics across.
+"""Plain-text result tables: one per (condition, task), sizes down the side, metrics across.
 
-Several seeds are averaged per size. The last line names the first size whose mean exact match
-crosses 50%, the simplest reading of "where the ability appears"; sweeps.emergence does the
-careful one (interpolation, fits, seed bands).
+Several seeds are averaged per size. Exact match carries its 95% interval (Clopper-Pearson over
+the n_eval problems, pooled over seeds, widened by the seed spread where there are several
+seeds; sweeps.stats). The last line names the first size clearly above chance (the interval's
+lower end above chance and at least 5% of the way to perfect), as sweeps.emergence defines the
+emergent scale; the full analysis, with bootstrap intervals and shape, is in the report.
 """
 from __future__ import annotations
 
-from collections import defaultdict
+import math
 from statistics import mean
 
-from minigpt.evaluate import METRIC_NAMES
+from .emergence import FLOOR, curve_label
+from .stats import size_interval
 
-HEADERS = ("size", "params", "FLOPs", "seeds", "exact", "per-digit", "edit dist", "log-prob")
+HEADERS = ("size", "params", "FLOPs", "seeds", "n_eval", "exact", "95% interval", "per-digit",
+           "edit dist", "log-prob")
 
 
-def task_table(rows: list[dict], task: str) -> str:
-    by_size: dict[str, list[dict]] = defaultdict(list)
-    for r in rows:
-        if r["task"] == task:
-            by_size[r["size"]].append(r)
-    lines = [f"task {task}", "  " + " ".join(f"{h:>10}" for h in HEADERS)]
-    first_crossing = None
-    for size, group in sorted(by_size.items(), key=lambda kv: kv[1][0]["params"]):
-        ok = [r for r in group if r["status"] == "ok"]
-        cells = [size, f"{group[0]['params']:,}", f"{group[0]['flops']:.2e}", f"{len(ok)}/{len(group)}"]
-        if ok:
-            means = {m: mean(r[m] for r in ok) for m in METRIC_NAMES}
-            cells += [f"{means['exact_match']:.1%}", f"{means['per_digit_acc']:.1%}",
-                      f"{means['edit_distance']:.2f}", f"{means['answer_logprob']:.2f}"]
-            if first_crossing is None and means["exact_match"] > 0.5:
-                first_crossing = size
+def _num(v) -> float | None:
+    return float(v) if isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v) else None
+
+
+def _fmt(v, spec: str) -> str:
+    return "—" if v is None else format(v, spec)
+
+
+def task_table(rows: list[dict], task: str, condition: str | None = None) -> str:
+    """The table of one task (in one condition; all conditions pooled when None and the task has
+    only one)."""
+    rs = [r for r in rows if str(r.get("task")) == str(task)
+          and (condition is None or (r.get("condition") or "default") == condition)]
+    by_size: dict[str, list[dict]] = {}
+    for r in rs:
+        by_size.setdefault(str(r["size"]), []).append(r)
+    title = curve_label(condition, task) if condition else str(task)
+    lines = [f"task {title}", "  " + " ".join(f"{h:>12}" for h in HEADERS)]
+    first = None
+
+    def order(kv):
+        p = _num(kv[1][0].get("params"))
+        return (p is None, p or 0.0, kv[0])
+
+    for size, group in sorted(by_size.items(), key=order):
+        ok = [r for r in group if r.get("status", "ok") == "ok"]
+        p, f = _num(group[0].get("params")), _num(group[0].get("flops"))
+        n_eval = _num(group[0].get("n_eval"))
+        cells = [size, _fmt(p, ",.0f"), _fmt(f, ".2e"), f"{len(ok)}/{len(group)}",
+                 _fmt(n_eval, ".0f")]
+        means = {m: [v for v in (_num(r.get(m)) for r in ok) if v is not None]
+                 for m in ("exact_match", "per_digit_acc", "edit_distance", "answer_logprob")}
+        if means["exact_match"]:
+            iv = size_interval(means["exact_match"], int(n_eval) if n_eval else None)
+            cells += [f"{iv['mean']:.1%}",
+                      f"[{iv['lo']:.1%}, {iv['hi']:.1%}]" if iv["lo"] is not None else "—"]
+            chance = group[0].get("chance")
+            c = _num(chance.get("exact_match")) if isinstance(chance, dict) else _num(chance)
+            if (first is None and c is not None and p is not None and iv["lo"] is not None
+                    and iv["lo"] > c and (iv["mean"] - c) / (1 - c) >= FLOOR):
+                first = size
+        elif ok:
+            cells += ["—", "—"]
         else:
-            cells += ["diverged"] + [""] * 3
-        lines.append("  " + " ".join(f"{c:>10}" for c in cells))
-    lines.append(f"  first size with exact match > 50%: {first_crossing or 'none'}")
+            cells += ["diverged", ""]
+        for m, spec in (("per_digit_acc", ".1%"), ("edit_distance", ".2f"),
+                        ("answer_logprob", ".2f")):
+            cells.append(_fmt(mean(means[m]), spec) if means[m] else "")
+        lines.append("  " + " ".join(f"{c:>12}" for c in cells))
+    lines.append(f"  first size clearly above chance (exact match): {first or 'none'}")
     return "\n".join(lines)
 
 
 def print_tables(rows: list[dict]) -> None:
-    for task in dict.fromkeys(r["task"] for r in rows):
-        print(task_table(rows, task) + "\n")
+    curves = dict.fromkeys(((r.get("condition") or "default"), str(r["task"])) for r in rows)
+    for condition, task in curves:
+        print(task_table(rows, task, condition) + "\n")

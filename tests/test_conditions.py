@@ -23,7 +23,7 @@ def test_task_names_in_a_format_and_back():
     assert task_in_format("add3", "rev") == "add3-rev"
     assert task_in_format("add3", "scratch") == "add3-scratch"
     assert ability_of("add3-rev") == ability_of("add3-scratch") == ability_of("add3") == "add3"
-    with pytest.raises(ValueError, match="unknown condition format 'cot'; valid"):
+    with pytest.raises(ValueError, match="unknown task format 'cot'; valid: '', 'rev', 'scratch'"):
         Condition("x", fmt="cot")
 
 
@@ -89,3 +89,23 @@ def test_conditions_run_as_parts_merge_into_one_run(tmp_path):
     assert sorted(r["condition"] for r in rows) == ["plain", "reversed"]
     config = json.loads((tmp_path / "merged" / "config.json").read_text())
     assert sorted(c["name"] for c in config["conditions"]) == ["plain", "reversed"]
+
+
+def test_a_condition_run_alone_keeps_the_whole_sweeps_example_budget(monkeypatch):
+    """Under an examples budget a part run with --conditions trains as it would in the whole sweep,
+    so parts merge into the same run."""
+    import sweeps.runner as runner
+    from sweeps.run import apply_flags, build_parser
+    from sweeps.runner import config_record
+
+    monkeypatch.setattr(runner, "examples_per_context",
+                        lambda tasks, *a: 6.0 if tasks[0].name == "add2" else 2.0)
+    cfg = replace(two_conditions(budget="examples", steps=100),
+                  conditions=(Condition("plain"), Condition("long", fmt="rev")))
+    parser = build_parser()
+    args = parser.parse_args(["tiny", "--conditions", "long"])
+    part = apply_flags(parser, args, cfg)
+    assert [c.name for c in part.conditions] == ["long"]
+    assert unit_steps(part, "long") == unit_steps(cfg, "long") == 300
+    assert config_record(part, "cpu")["budget_reference"] == config_record(cfg, "cpu")["budget_reference"]
+    assert "budget_reference" not in config_record(replace(cfg, budget="tokens"), "cpu")

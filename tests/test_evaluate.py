@@ -66,3 +66,30 @@ def test_untrained_model_scores_near_chance():
     m = evaluate_examples(model, make_task("add2", eval_size=100).eval_set(), "cpu")
     assert m["exact_match"] <= 0.05
     assert m["answer_logprob"] < chance_levels(3)["answer_logprob"] + 1  # about uniform or worse
+
+
+def test_decoding_uses_the_cache_when_the_model_has_one(monkeypatch):
+    """The default decodes with the key/value cache for our GPT and by recomputing the prefix for
+    a model without one; an explicit use_cache is passed through. (That both give the same
+    metrics is tested on a trained model in tests/test_generate.py.)"""
+    import minigpt.evaluate as ev
+    from minigpt.config import GPTConfig
+    from minigpt.model import GPT
+
+    seen = []
+    real = ev.greedy_generate
+
+    def spy(*args, **kwargs):
+        seen.append(kwargs["use_cache"])
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(ev, "greedy_generate", spy)
+    examples = [Example("12+34=", "046"), Example("50+50=", "100")]
+    gpt = GPT(GPTConfig(n_layer=1, n_head=2, n_embd=32, block_size=16))
+    scripted = ScriptedModel({"12+34=": "046", "50+50=": "190"})
+    evaluate_examples(gpt, examples, "cpu")
+    evaluate_examples(scripted, examples, "cpu")
+    evaluate_examples(gpt, examples, "cpu", use_cache=False)
+    assert seen == [True, False, False]
+    with pytest.raises(TypeError, match="use_cache=False"):
+        evaluate_examples(scripted, examples, "cpu", use_cache=True)

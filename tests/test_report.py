@@ -2,7 +2,8 @@
 
 The folder mimics what the runner writes: config.json, results.jsonl (one row per task, size,
 seed; one diverged), curves.jsonl and a tb/ subfolder. "add" steps between sizes s2 and s3 in
-every metric; "mul" rises steadily, so the report should call one emergent and the other gradual.
+every metric, so s3 is its first size clearly above chance and its shape is sharp; "mul" rises
+steadily, so its shape is gradual.
 """
 import json
 import subprocess
@@ -35,7 +36,7 @@ def _row(task: str, i: int, seed: int) -> dict:
            "params": PARAMS[size], "params_total": PARAMS[size] + 5000,
            "flops": 6.0 * PARAMS[size] * 1e7, "tokens": 10 ** 7, "steps": 100, "wall_time_s": 1.5,
            "exact_match": q, "per_digit_acc": 0.1 + 0.9 * q, "edit_distance": 5.0 * (1 - q),
-           "answer_logprob": -12.0 * (1 - q), "answer_len": 5, "chance": CHANCE, "status": "ok",
+           "answer_logprob": -12.0 * (1 - q), "answer_len": 5, "n_eval": 100, "chance": CHANCE, "status": "ok",
            "final_loss": 1.0 - q, "n_layer": 1 + i, "n_head": 2, "n_embd": 32 * (1 + i),
            "attn": "sdpa", "norm": "torch", "device": "cpu"}
     if task == "mul" and size == "s1" and seed == 1:
@@ -86,8 +87,11 @@ def test_build_report_writes_everything(tmp_path):
     assert "| add |" in table and "emergent" in table and "gradual" in table
     analysis = json.loads((out / "emergence.json").read_text())
     add = analysis["tasks"]["add"]["metrics"]["exact_match"]
-    assert PARAMS["s2"] < add["emergent_params"] < PARAMS["s3"]
-    assert analysis["tasks"]["mul"]["metrics"]["exact_match"]["emergent_params"] is None
+    assert add["emergent_params"] == PARAMS["s3"] and add["emergent"]["last_below"] == "s2"
+    assert add["emergent"]["interval_params"]["lo"] == PARAMS["s3"]
+    assert add["shape"] == "sharp"
+    assert analysis["tasks"]["mul"]["metrics"]["exact_match"]["shape"] == "gradual"
+    assert "interpolated, not measured" in table
     assert list((run / "tb" / "hparams").iterdir())  # TensorBoard hparams written
     assert format_table(run) == table.strip()  # the runner's call: format_table(RUN_DIR)
 
@@ -165,3 +169,142 @@ def test_merge_rejects_incompatible_configs(tmp_path, capsys):
     err = capsys.readouterr().err
     assert "train.lr_base" in err and "batch_size" not in err and "device_type" not in err
     assert merge.main([str(tmp_path / "m"), str(tmp_path / "missing")]) == 2
+
+
+def _two_condition_run(root: Path) -> Path:
+    """add3 under "plain" emerges at s4, under "scratchpad" at s2; 3 seeds, n_eval 200."""
+    root.mkdir(parents=True)
+    (root / "config.json").write_text(json.dumps({"sweep": "demo2", "conditions": ["plain",
+                                                                                    "scratchpad"]}))
+    rows = []
+    for cond, onset, task in (("plain", 4, "add3"), ("scratchpad", 2, "add3-scratch")):
+        for i, s in enumerate(SIZES):
+            for seed in (0, 1, 2):
+                q = 0.0 if i < onset else 0.6 + 0.1 * (i - onset) / 2 + 0.01 * seed
+                rows.append({"task": task, "ability": "add3", "condition": cond, "size": s,
+                             "seed": seed, "params": PARAMS[s], "flops": 6.0 * PARAMS[s] * 1e7,
+                             "n_eval": 200, "answer_len": 4, "status": "ok",
+                             "chance": {"exact_match": 0.001, "per_digit_acc": 0.1},
+                             "exact_match": q, "per_digit_acc": 0.1 + 0.9 * q})
+    _write_jsonl(root / "results.jsonl", rows)
+    return root
+
+
+def test_report_compares_conditions_end_to_end(tmp_path):
+    run = _two_condition_run(tmp_path / "run")
+    out = build_report(run, tensorboard=False)
+    analysis = json.loads((out / "emergence.json").read_text())
+    plain = analysis["tasks"]["add3 [plain]"]["metrics"]["exact_match"]
+    scratch = analysis["tasks"]["add3-scratch [scratchpad]"]["metrics"]["exact_match"]
+    assert plain["emergent_params"] == PARAMS["s4"] and scratch["emergent_params"] == PARAMS["s2"]
+    (cmp,) = analysis["comparison"]
+    (ratio,) = cmp["ratios"]
+    assert ratio["ratio"] == pytest.approx(PARAMS["s4"] / PARAMS["s2"])
+    assert ratio["interval"][0] <= ratio["ratio"] <= ratio["interval"][1]
+    md = (out / "report.md").read_text()
+    assert "## Conditions compared" in md and "add3 [plain] / add3-scratch [scratchpad]" in md
+    assert (out / "add3_scale.png").stat().st_size > 10_000  # one figure for the ability
+
+
+def test_report_lists_excluded_rows_and_unknown_chance(tmp_path):
+    run = make_run(tmp_path / "run")
+    rows = load_results(run)
+    rows[0]["params"] = None
+    for r in rows:
+        if r["task"] == "mul":
+            r["chance"] = None
+    _write_jsonl(run / "results.jsonl", rows)
+    out = build_report(run, tensorboard=False)
+    md = (out / "report.md").read_text()
+    assert "results.jsonl:1: params is null" in md
+    table = (out / "emergence_table.md").read_text()
+    assert "| mul | 100 | 6 | unknown chance |" in table
+
+
+def test_cli_read_only_folder_and_bad_flags(tmp_path):
+    import os
+    run = make_run(tmp_path / "run")
+    cmd = [sys.executable, "-m", "sweeps.report"]
+    res = subprocess.run(cmd + [str(run), "--floor", "1.5"], cwd=ROOT, capture_output=True,
+                         text=True, timeout=60)
+    assert res.returncode == 2 and "--floor must be in [0, 1)" in res.stderr
+    if os.geteuid() != 0:  # root ignores permissions
+        os.chmod(run, 0o555)
+        try:
+            res = subprocess.run(cmd + [str(run), "--no-tensorboard"], cwd=ROOT,
+                                 capture_output=True, text=True, timeout=120)
+        finally:
+            os.chmod(run, 0o755)
+        assert res.returncode == 2 and "cannot write the report" in res.stderr, res.stderr
+
+
+def test_ingest_example_csv_and_report_end_to_end(tmp_path):
+    """The shipped GPT-3 example through the ingest command and the report (as in CI)."""
+    csv_path = ROOT / "examples" / "gpt3_arithmetic_fewshot.csv"
+    out = tmp_path / "gpt3"
+    res = subprocess.run([sys.executable, "-m", "sweeps.ingest", str(csv_path), str(out)],
+                         cwd=ROOT, capture_output=True, text=True, timeout=60)
+    assert res.returncode == 2 and "looks like a percentage" in res.stderr  # never silent
+    res = subprocess.run([sys.executable, "-m", "sweeps.ingest", str(csv_path), str(out),
+                          "--percent"], cwd=ROOT, capture_output=True, text=True, timeout=60)
+    assert res.returncode == 0, res.stderr
+    rows = load_results(out)
+    three = next(r for r in rows if r["task"] == "3D+")
+    assert three["exact_match"] == pytest.approx(0.802) and three["params"] == 175e9
+    res = subprocess.run([sys.executable, "-m", "sweeps.report", str(out), "--no-tensorboard"],
+                         cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert res.returncode == 0, res.stderr
+    assert "| 3D+ [GPT-3] | unknown | 1 |" in res.stdout  # one verified size: no scale named
+
+
+def test_ingest_names_line_and_column(tmp_path):
+    from sweeps.ingest import main as ingest_main
+    bad = tmp_path / "bad.csv"
+    bad.write_text("family,model,params,task,metric,value\nF,m1,1e6,t,exact_match,abc\n"
+                   "F,m2,,t,exact_match,0.5\n")
+    assert ingest_main([str(bad), str(tmp_path / "o")]) == 2
+    bad.write_text("family,model,task,metric,value\nF,m1,t,exact_match,0.1\n")
+    assert ingest_main([str(bad), str(tmp_path / "o")]) == 2
+    good = tmp_path / "good.csv"
+    good.write_text("family,model,params,task,metric,value,n_eval,chance\n"
+                    "F,m1,1e6,t,exact_match,0.0,500,0.01\nF,m1,1e6,t,per_digit_acc,0.2,500,0.1\n"
+                    "F,m2,,t,exact_match,0.5,500,0.01\n")
+    assert ingest_main([str(good), str(tmp_path / "o")]) == 0
+    rows = load_results(tmp_path / "o")
+    assert rows[0]["per_digit_acc"] == 0.2 and rows[0]["chance"] == {"exact_match": 0.01,
+                                                                      "per_digit_acc": 0.1}
+    assert rows[1]["params"] is None
+
+
+def test_ingest_errors_name_the_csv_line(tmp_path, capsys):
+    from sweeps.ingest import main as ingest_main
+    bad = tmp_path / "bad.csv"
+    bad.write_text("family,model,params,task,metric,value\nF,m1,1e6,t,exact_match,abc\n")
+    assert ingest_main([str(bad), str(tmp_path / "o")]) == 2
+    assert "bad.csv:2: column value = 'abc': expected a number" in capsys.readouterr().err
+
+
+def test_report_never_crashes_on_random_schema_valid_runs(tmp_path_factory):
+    """Random curves, missing values, null params and mixed seed layouts: a report is written."""
+    from hypothesis import HealthCheck, given, settings
+    from hypothesis import strategies as st
+
+    value = st.one_of(st.floats(0, 1), st.none())
+
+    @settings(max_examples=6, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+    @given(st.lists(st.tuples(st.sampled_from(SIZES), st.one_of(st.integers(0, 2), st.none()),
+                              value, value, st.booleans(), st.sampled_from(["a", "b"])),
+                    min_size=1, max_size=14))
+    def check(spec):
+        run = tmp_path_factory.mktemp("run")
+        rows = [{"task": "t", "condition": cond, "size": s, "seed": seed,
+                 "params": PARAMS[s] if keep else None, "flops": None if seed is None else 1e12,
+                 "n_eval": 50, "chance": {"exact_match": 0.01}, "exact_match": em,
+                 "per_digit_acc": pd, "status": "ok"}
+                for s, seed, em, pd, keep, cond in spec]
+        _write_jsonl(run / "results.jsonl", rows)
+        out = build_report(run, n_boot=100, tensorboard=False)
+        assert (out / "report.md").is_file()
+        json.loads((out / "emergence.json").read_text())
+
+    check()

@@ -107,6 +107,10 @@ def test_killed_sweep_resumes_to_the_same_rows(tiny_run, tmp_path, kill):
     (["tiny", "--steps", "0"], "steps must be a positive integer"),
     (["tiny", "--conditions", "plain"], "unknown condition plain for sweep 'tiny'; valid: default"),
     (["tiny", "--budget", "flops"], ("invalid choice: 'flops'", "tokens", "examples")),
+    (["scratchpad", "--conditions", "cot"],
+     "unknown condition cot for sweep 'scratchpad'; valid: plain, scratchpad"),
+    (["scratchpad", "--tasks", "mod7-add"],
+     "unknown task 'mod7-add-scratch': scratchpad formats exist for n-digit add, sub and mul"),
 ])
 def test_bad_input_exits_2_and_names_the_valid_choices(args, message, tmp_path):
     proc = run_cli(*args, "--out", str(tmp_path / "never"))

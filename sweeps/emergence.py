@@ -6,7 +6,9 @@ ones, and its emergent scale is the *first measured size clearly above chance* (
 for GPT-3's 3-digit addition: the first model well above chance). Here "clearly" is made
 explicit: a size is above chance when
 
-  1. the lower end of its 95% interval (problems and seeds, see sweeps.stats) is above chance, and
+  1. the lower end of its interval (problems and seeds, see sweeps.stats) is above chance; the
+     intervals are simultaneous over the curve's k sizes (Bonferroni: each at 1 - 0.05/k), so a
+     curve of pure noise names a size in under about 2.5% of cases, and
   2. its mean is at least FLOOR of the way from chance to a perfect score (default 0.05),
 
 and the emergent scale is reported with the last size below it (the ability appeared somewhere
@@ -292,6 +294,25 @@ def _boot_interval(boot: dict, key: str, conf: float) -> dict:
             "hi_beyond_largest": hi == math.inf}
 
 
+def drops(per_size: list[dict]) -> list[dict]:
+    """Sizes whose interval lies wholly below an earlier size's interval: the curve falls by more
+    than its sampling error (a zig-zag, e.g. a seed that failed to learn). In q units, so the
+    direction of the metric does not matter; sizes without an interval are skipped."""
+    out = []
+    for j, b in enumerate(per_size):
+        if b.get("q_hi") is None:
+            continue
+        for a in per_size[:j]:
+            if a.get("q_lo") is not None and b["q_hi"] < a["q_lo"]:
+                out.append({"size": b["size"], "below": a["size"]})
+                break
+    return out
+
+
+def _drops_txt(ds: list[dict]) -> str:
+    return ", ".join(f"{d['size']} significantly below {d['below']}" for d in ds)
+
+
 def analyse_metric(points: list[dict], metric: str, threshold_frac: float = 0.5,
                    floor: float = FLOOR, conf: float = CONF, n_boot: int = N_BOOT,
                    rng: np.random.Generator | None = None) -> dict:
@@ -311,7 +332,8 @@ def analyse_metric(points: list[dict], metric: str, threshold_frac: float = 0.5,
            "perfect": spec.perfect, "per_size": per_size, "verdict": "no data",
            "emergent": None, "emergent_params": None, "emergent_flops": None,
            "crossing": None, "shape": "undefined", "width_decades": None, "logistic": None,
-           "jump_interval": None, "falls_back": [], "below_chance": [], "notes": []}
+           "jump_interval": None, "falls_back": [], "below_chance": [], "drops": [],
+           "notes": []}
     if not per_size:
         out["reason"] = "no finite values"
         return out
@@ -321,11 +343,18 @@ def analyse_metric(points: list[dict], metric: str, threshold_frac: float = 0.5,
         out["notes"].append(note)
     lo_ok, hi_ok = METRIC_RANGES.get(metric, (0.0, 1.0) if spec.perfect == 1.0 else
                                      (-math.inf, math.inf))
+    # Judging uses simultaneous intervals over the curve's sizes (Bonferroni): with one 95%
+    # interval per size, some size of a pure-noise curve would clear chance far more often than
+    # 2.5% of the time. Displayed intervals stay per-size at `conf`.
+    conf_judge = 1.0 - (1.0 - conf) / len(per_size)
     for s in per_size:
         iv = size_interval(s["values"], s["trials"], conf)
-        if iv["lo"] is not None:  # a seed interval can run past what the metric can score
-            iv["lo"], iv["hi"] = max(iv["lo"], lo_ok), min(iv["hi"], hi_ok)
-        s.update(interval=iv, lo=iv["lo"], hi=iv["hi"])
+        jv = size_interval(s["values"], s["trials"], conf_judge)
+        for v in (iv, jv):
+            if v["lo"] is not None:  # a seed interval can run past what the metric can score
+                v["lo"], v["hi"] = max(v["lo"], lo_ok), min(v["hi"], hi_ok)
+        s.update(interval=iv, lo=iv["lo"], hi=iv["hi"], judge_lo=jv["lo"], judge_hi=jv["hi"])
+    out["conf_judge"] = conf_judge
     x = [math.log10(s["params"]) for s in per_size]
     names = [s["size"] for s in per_size]
     out["chance"] = chance
@@ -345,8 +374,8 @@ def analyse_metric(points: list[dict], metric: str, threshold_frac: float = 0.5,
         return out
     for s in per_size:
         s["q"] = (s["mean"] - chance) / span
-        bounds = None if s["lo"] is None else sorted(((s["lo"] - chance) / span,
-                                                      (s["hi"] - chance) / span))
+        bounds = None if s["judge_lo"] is None else sorted(((s["judge_lo"] - chance) / span,
+                                                            (s["judge_hi"] - chance) / span))
         s["q_lo"], s["q_hi"] = (bounds or (None, None))
     q = [s["q"] for s in per_size]
     q_lo = [math.nan if s["q_lo"] is None else s["q_lo"] for s in per_size]
@@ -358,6 +387,11 @@ def analyse_metric(points: list[dict], metric: str, threshold_frac: float = 0.5,
     out.update(shape(x, q, names))
     k, _ = _jump(q)
     out["jump_interval"] = [names[k], names[k + 1]] if k is not None else None
+    out["drops"] = drops(per_size)
+    if out["drops"]:
+        out["shape_reason"] = out.get("shape_reason", "") + (
+            "; the curve is non-monotone (" + _drops_txt(out["drops"]) + "), which a logistic "
+            "cannot describe: read the shape with care")
 
     # 50%-of-best crossing, as a bracket between measured sizes
     q_best = max(q)
@@ -380,8 +414,9 @@ def analyse_metric(points: list[dict], metric: str, threshold_frac: float = 0.5,
     i = int(first_above(above))
     best = int(np.argmax(q))
     best_txt = (f"best {names[best]}: {per_size[best]['mean']:.3g}"
-                + (f" [{per_size[best]['lo']:.3g}, {per_size[best]['hi']:.3g}]"
-                   if per_size[best]["lo"] is not None else " (no interval)")
+                + (f" (simultaneous {conf_judge:.2%} interval [{per_size[best]['judge_lo']:.3g}, "
+                   f"{per_size[best]['judge_hi']:.3g}])"
+                   if per_size[best]["judge_lo"] is not None else " (no interval)")
                 + f" vs chance {chance:.3g}")
     below_txt = f"; below chance at {', '.join(out['below_chance'])}" if out["below_chance"] else ""
     if len(per_size) < 2:
@@ -406,12 +441,16 @@ def analyse_metric(points: list[dict], metric: str, threshold_frac: float = 0.5,
         s, prev = per_size[i], per_size[i - 1]
         falls = [t["size"] for t in per_size[i + 1:] if not t["above_chance"]]
         out["falls_back"] = falls
-        iv = f"[{s['lo']:.3g}, {s['hi']:.3g}]" if s["lo"] is not None else "(no interval)"
+        iv = (f"simultaneous {conf_judge:.2%} interval [{s['judge_lo']:.3g}, {s['judge_hi']:.3g}]"
+              if s["judge_lo"] is not None else "(no interval)")
         out["verdict"] = "zig-zag" if falls else "emergent"
+        later_drops = [d for d in out["drops"] if d["size"] not in falls]
         out["reason"] = (f"first size clearly above chance: {s['size']} ({s['mean']:.3g} {iv} vs "
                          f"chance {chance:.3g}); last below: {prev['size']} ({prev['mean']:.3g})"
                          + (f"; not clearly above chance again at {', '.join(falls)} (non-monotone)"
                             if falls else "")
+                         + (f"; still above chance but non-monotone: {_drops_txt(later_drops)}"
+                            if later_drops else "")
                          + below_txt)
         em = {"size": s["size"], "params": s["params"], "flops": s["flops"],
               "last_below": prev["size"], "last_below_params": prev["params"],
@@ -420,7 +459,7 @@ def analyse_metric(points: list[dict], metric: str, threshold_frac: float = 0.5,
         if s["flops"] is None:
             out["notes"].append(f"no FLOPs recorded for {s['size']}: no emergent scale in FLOPs")
         boot = _bootstrap(points, per_size, [t["trials"] for t in per_size], chance, span,
-                          floor, conf, n_boot, rng)
+                          floor, conf_judge, n_boot, rng)
         if boot is None:
             em["bootstrap_note"] = ("no bootstrap: one seed per size and n_eval unknown, so no "
                                     "sampling error can be estimated")
@@ -468,6 +507,13 @@ def metric_question(metrics: dict[str, dict]) -> dict:
     if not cont:
         return {"summary": "no continuous metrics", "side_by_side": side,
                 "detail": "exact match jumps sharply, but no continuous metric was recorded"}
+    wavy = [m for m in ("exact_match",) + tuple(cont) if metrics[m].get("drops")]
+    if wavy:
+        return {"summary": "undetermined (non-monotone)", "side_by_side": side,
+                "detail": "the shapes cannot be compared: " + "; ".join(
+                    f"{m} is non-monotone ({_drops_txt(metrics[m]['drops'])})" for m in wavy)
+                + ". A logistic fit assumes a monotone rise; more seeds per size would show "
+                  "whether the dip is real"}
     pair = em.get("jump_interval")
     same = [m for m in cont if metrics[m].get("shape") == "sharp"
             and metrics[m].get("jump_interval") == pair]

@@ -57,6 +57,17 @@ def _draw(ax, m: dict, axis: str, colour: str, label: str) -> list[str]:
 def plot_ability(ability: str, curves: dict[str, dict], out: Path) -> Path | None:
     """One figure for an ability: columns = metrics with data, rows = params (and FLOPs where any
     curve has FLOPs), one colour per condition. `curves` maps a label to an analysis curve."""
+    fig = ability_figure(ability, curves)
+    if fig is None:
+        return None
+    path = out / f"{safe_name(ability)}_scale.png"
+    fig.savefig(path, dpi=90)
+    plt.close(fig)
+    return path
+
+
+def ability_figure(ability: str, curves: dict[str, dict]):
+    """The figure of `plot_ability`, not saved (None when no metric has data)."""
     metrics = [m for m in list(METRICS) + sorted({k for c in curves.values() for k in c["metrics"]}
                                                    - set(METRICS))
                if any((c["metrics"].get(m) or {}).get("per_size") for c in curves.values())]
@@ -106,10 +117,7 @@ def plot_ability(ability: str, curves: dict[str, dict], out: Path) -> Path | Non
     fig.suptitle(f"{ability}: score against scale\n(error bars: 95% interval over problems and "
                  f"seeds; band: seed min–max)", fontsize=10)
     fig.tight_layout(rect=(0, 0.03 + 0.035 * rows_legend * 4.7 / fig.get_figheight(), 1, 0.93))
-    path = out / f"{safe_name(ability)}_scale.png"
-    fig.savefig(path, dpi=90)
-    plt.close(fig)
-    return path
+    return fig
 
 
 def plot_training(label: str, curves: list[dict], size_order: list[str], out: Path,

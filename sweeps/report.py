@@ -195,9 +195,11 @@ def _report_md(run_dir: Path, analysis: dict, comparison, config: dict, rows,
              f"{len(rows)} result rows, {len(a['tasks'])} curves (one per condition and task).", "",
              "## What the numbers mean", "",
              "- **Emergent scale** (Wei et al. 2022): the first measured size *clearly above "
-             f"chance*: the lower end of its {a['conf']:.0%} interval (problems and seeds) is "
-             f"above chance and its mean is at least {a['floor']:g} of the way from chance to a "
-             "perfect score. The last size below it is given too: the ability appeared somewhere "
+             "chance*: the lower end of its interval (problems and seeds) is above chance and its "
+             f"mean is at least {a['floor']:g} of the way from chance to a perfect score. The "
+             f"intervals used for this test are simultaneous over the curve's sizes ({a['conf']:.0%} "
+             "for the curve as a whole, Bonferroni), so pure noise rarely clears chance somewhere; "
+             f"tables and plots show ordinary per-size {a['conf']:.0%} intervals. The last size below it is given too: the ability appeared somewhere "
              "between the two. The interval in brackets is a bootstrap over problems and seeds "
              f"({a['n_boot']} replicates): the range of sizes at which the rule fires when the "
              "measurements are redrawn.",

@@ -2,9 +2,9 @@
 
 Several seeds are averaged per size. Exact match carries its 95% interval (Clopper-Pearson over
 the n_eval problems, pooled over seeds, widened by the seed spread where there are several
-seeds; sweeps.stats). The last line names the first size clearly above chance (the interval's
-lower end above chance and at least 5% of the way to perfect), as sweeps.emergence defines the
-emergent scale; the full analysis, with bootstrap intervals and shape, is in the report.
+seeds; sweeps.stats). The last line names the first size clearly above chance (the lower end of
+an interval simultaneous over the sizes above chance, and at least 5% of the way to perfect), as
+sweeps.emergence defines the emergent scale; the full analysis, with bootstrap intervals and shape, is in the report.
 """
 from __future__ import annotations
 
@@ -42,6 +42,8 @@ def task_table(rows: list[dict], task: str, condition: str | None = None) -> str
         p = _num(kv[1][0].get("params"))
         return (p is None, p or 0.0, kv[0])
 
+    n_sizes = max(1, len({_num(g[0].get("params")) for g in by_size.values()
+                          if any(_num(r.get("exact_match")) is not None for r in g)}))
     for size, group in sorted(by_size.items(), key=order):
         ok = [r for r in group if r.get("status", "ok") == "ok"]
         p, f = _num(group[0].get("params")), _num(group[0].get("flops"))
@@ -56,8 +58,12 @@ def task_table(rows: list[dict], task: str, condition: str | None = None) -> str
                       f"[{iv['lo']:.1%}, {iv['hi']:.1%}]" if iv["lo"] is not None else "—"]
             chance = group[0].get("chance")
             c = _num(chance.get("exact_match")) if isinstance(chance, dict) else _num(chance)
-            if (first is None and c is not None and p is not None and iv["lo"] is not None
-                    and iv["lo"] > c and (iv["mean"] - c) / (1 - c) >= FLOOR):
+            # judged as sweeps.emergence does: intervals simultaneous over the curve's sizes
+            jv = size_interval(means["exact_match"], int(n_eval) if n_eval else None,
+                               1 - 0.05 / n_sizes)
+            lo_ok = jv["lo"] is None or jv["lo"] > c if c is not None else False
+            if (first is None and c is not None and p is not None and lo_ok
+                    and (iv["mean"] - c) / (1 - c) >= FLOOR):
                 first = size
         elif ok:
             cells += ["—", "—"]

@@ -308,3 +308,20 @@ def test_report_never_crashes_on_random_schema_valid_runs(tmp_path_factory):
         json.loads((out / "emergence.json").read_text())
 
     check()
+
+
+def test_plots_show_chance_and_perfect_no_empty_panels_and_missing_flops():
+    import matplotlib.pyplot as plt
+
+    from sweeps.plots import ability_figure
+    rows = [_row("add", i, 0) for i in range(6)]
+    for r in rows:
+        r.pop("edit_distance"), r.pop("answer_logprob")  # two metrics never recorded
+    rows[1]["flops"] = None
+    t = analyse(rows, n_boot=100)["tasks"]["add"]
+    fig = ability_figure("add", {"add": t})
+    axes = fig.axes
+    assert len(axes) == 4  # 2 metrics with data x (params, FLOPs); no empty panels
+    assert [round(v, 2) for v in axes[0].get_ylim()] == [-0.03, 1.03]  # chance and perfect in view
+    assert "no FLOPs: s1" in axes[2].get_title()
+    plt.close(fig)

@@ -4,7 +4,9 @@ For every task and every size: exact match at each k, pooled over seeds, with a 
 interval (the number right out of the problems asked). For tasks evaluated on held-out rules (rows
 with `trained` false, e.g. icl-rule7-new: rules no model ever trained on) it names the **ICL
 emergent scale**: the first size, smallest first, at which the interval's lower bound at the
-decisive k (the largest k evaluated for that task, fixed before looking) clears the bar. When no
+decisive k (the largest k evaluated for that task, fixed before looking) clears the bar, judged on
+Wilson intervals simultaneous over the sizes (Bonferroni: each at 1 - 0.05/n, as sweeps.emergence
+judges "above chance"); the tables and plots show plain 95% intervals. When no
 size clears it, the report says so with each size's numbers. Pooling seeds into one binomial count
 ignores seed-to-seed spread: with several seeds the per-seed values are listed too.
 
@@ -27,6 +29,7 @@ import matplotlib
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
+from scipy.stats import norm  # noqa: E402
 
 from data_gen import HiddenOpTask, make_task  # noqa: E402
 from sweeps.results import read_jsonl, write_text_atomic  # noqa: E402
@@ -106,8 +109,15 @@ def icl_emergent_scale(task_summary: dict, k: int | None = None) -> dict:
         cell = task_summary["cells"].get((size, k))
         if cell is not None:
             evidence.append((size, cell))
-    first = next((size for size, cell in evidence if chance is not None and cell["lo"] > chance), None)
-    return {"k": k, "chance": chance, "size": first,
+    # judged on intervals simultaneous over the curve's sizes (Bonferroni, as sweeps.emergence
+    # does): asking each of n sizes at 95% would name a false scale far more often than 5%
+    conf = 1 - 0.05 / max(1, len(evidence))
+    z = float(norm.ppf(1 - (1 - conf) / 2))
+    for _, cell in evidence:
+        cell["judge_lo"] = wilson_interval(cell["correct"], cell["n"], z)[0]
+    first = next((size for size, cell in evidence
+                  if chance is not None and cell["judge_lo"] > chance), None)
+    return {"k": k, "chance": chance, "size": first, "conf": conf,
             "params": task_summary["params"].get(first) if first else None, "evidence": evidence}
 
 
@@ -158,10 +168,12 @@ def _verdict(task: str, s: dict, trained: dict | None = None) -> str:
     if e["size"]:
         cell = dict(e["evidence"])[e["size"]]
         return (f"ICL emergent scale for {task}: {e['size']} ({e['params']:,} params): at k={e['k']} "
-                f"exact match {cell['acc']:.1%}, 95% lower bound {cell['lo']:.1%} > "
+                f"exact match {cell['acc']:.1%}, lower bound {cell['judge_lo']:.1%} of its "
+                f"{e['conf']:.2%} interval (simultaneous over {len(e['evidence'])} sizes) > "
                 f"{e['chance']:.1%} (chance, or a guesser ignoring the examples if higher)")
     best_size, best = max(e["evidence"], key=lambda sc: sc[1]["lo"])
-    return (f"ICL emergent scale for {task}: none. No size's 95% lower bound at k={e['k']} clears "
+    return (f"ICL emergent scale for {task}: none. No size's lower bound at k={e['k']} ({e['conf']:.2%} "
+            f"intervals, simultaneous over {len(e['evidence'])} sizes) clears "
             f"{e['chance']:.1%} (chance, or a guesser ignoring the examples if higher); the best is {best_size} at {best['acc']:.1%} "
             f"[{best['lo']:.1%}, {best['hi']:.1%}] ({best['correct']}/{best['n']}). Held-out-rule "
             f"learning did not appear at this budget." + _trained_note(trained))
@@ -243,8 +255,8 @@ def build_icl_report(run_dir: Path) -> Path:
                ""]
     md += ["Exact match by number of shots k, pooled over seeds, with 95% Wilson intervals. The ICL "
            "emergent scale of a held-out-rule task is the first size whose lower bound at the "
-           "largest k clears chance, or the exact score of a guesser that ignores the examples if "
-           "that is higher.", "", "```", format_icl_tables(rows), "```", ""]
+           "largest k (on intervals simultaneous over the sizes) clears chance, or the exact score "
+           "of a guesser that ignores the examples if that is higher.", "", "```", format_icl_tables(rows), "```", ""]
     record = {}
     for task, s in summary.items():
         if not s["cells"]:

@@ -294,6 +294,20 @@ def test_icl_report_says_when_nothing_clears_chance():
         _rows("icl-rule7-new", False, table) + _rows("icl-rule7", True, table))
 
 
+def test_verdict_uses_intervals_simultaneous_over_sizes():
+    # 48/240 = 20%: its plain 95% lower bound clears 1/7, its 1 - 0.05/6 one does not
+    assert wilson_interval(48, 240)[0] > 1 / 7 > wilson_interval(48, 240, z=2.638)[0]
+    sizes = {"25k": 25472, "50k": 50880, "100k": 113184, "200k": 200064, "400k": 389360, "1m": 912128}
+    rows = [{"task": "toy-new", "size": z, "params": p, "seed": 0, "shots": 8, "status": "ok",
+             "exact_match": c / 240, "n_eval": 240, "n_correct": c, "trained": False,
+             "chance": {"exact_match": 1 / 7}}
+            for (z, p), c in zip(sizes.items(), (30, 33, 35, 31, 34, 48))]
+    e = icl_emergent_scale(summarise(rows)["toy-new"])
+    assert e["size"] is None and e["conf"] == pytest.approx(1 - 0.05 / 6)
+    # the same score at a single size is judged at 95% and clears
+    assert icl_emergent_scale(summarise(rows[-1:])["toy-new"])["size"] == "1m"
+
+
 def test_seeds_pool_into_one_count():
     rows = _rows("icl-rule7-new", False, {("1m", 8): 50}, seeds=(0, 1))
     cell = summarise(rows)["icl-rule7-new"]["cells"]["1m", 8]

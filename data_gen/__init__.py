@@ -8,12 +8,17 @@ Tasks are named by strings that are also their constructors (see `make_task`):
     mod97-add, mod97-div     a ∘ b mod p for ∘ in add, sub, mul, div, poly (a²+ab+b²)
     add2-words, sub2-words-held, mod97-add-words-k3
                              a task phrased through natural-language templates (data_gen.templates)
+    icl-op2                  hidden operator (task recognition): "12?34=+0046", '?' one of + - *
+    icl-rule7, icl-rule7-new hidden rule (a*x + b*y) mod p (task learning), on training rules /
+                             on held-out rules; icl-rule7-t20 trains only 20 rules (data_gen.icl)
 """
 from __future__ import annotations
 
 import re
 
 from .arithmetic import OPERATIONS, ArithmeticTask
+from .icl import (EpisodeStream, HiddenOpTask, HiddenRuleTask, LinearRuleTask, few_shot_set,
+                  heldout_task_name, make_stream, max_shots, shots_fit)
 from .modular import MOD_OPERATIONS, ModularTask
 from .scratchpad import MARKER, ScratchpadTask, parse_final, split_steps, step_accuracy
 from .stream import IGNORE_INDEX, TrainStream
@@ -23,11 +28,15 @@ from .tokenizer import VOCAB, VOCAB_SIZE, decode, encode
 
 _ARITH = re.compile(r"^(add|sub|mul)(\d+)(-rev|-scratch)?$")
 _MOD = re.compile(r"^mod(\d+)-(add|sub|mul|div|poly)(-rev)?$")
+_ICL_OP = re.compile(r"^icl-op(\d+)$")
+_ICL_RULE = re.compile(r"^icl-rule(\d+)(?:-t(\d+))?(-new)?$")
 
 TASK_NAME_HELP = ("task names look like add3, sub2, mul2, add4-rev (n-digit arithmetic: add, sub, mul; "
-                  "-rev reverses the answer, -scratch writes a scratchpad first) or mod97-add "
-                  "(modular: add, sub, mul, div, poly; -rev); add2-words[-k3|-held|-all|-t05] "
-                  "phrases one in natural-language templates")
+                  "-rev reverses the answer, -scratch writes a scratchpad first), mod97-add "
+                  "(modular: add, sub, mul, div, poly; -rev), or in-context tasks with a hidden rule: "
+                  "icl-op2 (operator hidden behind '?'), icl-rule7 / icl-rule7-new ((a*x+b*y) mod 7 "
+                  "on training / held-out rules; -t20: only 20 training rules); add2-words[-k3|-held|-all|-t05] "
+                  "phrases a task in natural-language templates")
 
 # A task format as a name suffix: "" is the plain answer. Conditions of a sweep name these.
 FORMAT_SUFFIXES = {"": "", "rev": "-rev", "scratch": "-scratch"}
@@ -72,6 +81,12 @@ def make_task(name: str, eval_size: int = 500) -> Task:
     if m := _MOD.match(name):
         return ModularTask(m.group(2), int(m.group(1)), "reversed" if m.group(3) else "plain",
                            eval_size=eval_size)
+    if m := _ICL_OP.match(name):
+        return HiddenOpTask(int(m.group(1)), eval_size=eval_size)
+    if m := _ICL_RULE.match(name):
+        return LinearRuleTask(int(m.group(1)), heldout=bool(m.group(3)),
+                              n_train_rules=int(m.group(2)) if m.group(2) else None,
+                              eval_size=eval_size)
     if name.endswith("-scratch") and _MOD.match(name[: -len("-scratch")]):
         raise ValueError(f"unknown task '{name}': scratchpad formats exist for n-digit add, sub "
                          f"and mul only; {TASK_NAME_HELP}")
@@ -82,5 +97,7 @@ __all__ = [
     "ArithmeticTask", "ModularTask", "Example", "Task", "TrainStream", "IGNORE_INDEX", "VOCAB",
     "VOCAB_SIZE", "encode", "decode", "make_task", "OPERATIONS", "MOD_OPERATIONS", "TASK_NAME_HELP",
     "ScratchpadTask", "MARKER", "parse_final", "split_steps", "step_accuracy", "FORMAT_SUFFIXES",
-    "base_task", "with_format", "check_task_format",
+    "base_task", "with_format", "check_task_format", "EpisodeStream", "HiddenOpTask",
+    "HiddenRuleTask", "LinearRuleTask", "few_shot_set", "heldout_task_name", "make_stream",
+    "max_shots", "shots_fit",
 ]

@@ -23,7 +23,7 @@ from sweeps.report import build_report, flatten, format_table, load_curves
 # Config keys allowed to differ between parts: what each part ran, and where/when it ran.
 UNION_KEYS = ("tasks", "sizes", "seeds", "conditions")
 PART_KEYS = frozenset({"device", "device_type", "shard"})  # what sweeps.runner lets differ
-RESULT_KEY = ("task_set", "condition", "task", "size", "seed")
+RESULT_KEY = ("task_set", "condition", "task", "size", "seed", "shots")  # shots: None in old rows
 # Fields that measure how a run went on its machine rather than what it computed: two reruns of one
 # shard differ in them and are still the same result.
 MEASUREMENT_FIELDS = frozenset({"wall_time_s", "device", "attn", "norm"})

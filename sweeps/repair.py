@@ -23,7 +23,9 @@ ROW_KEYS = {"results.jsonl": ("task", "size", "seed"), "curves.jsonl": ("task", 
 
 
 def _key(row: dict, fields: tuple[str, ...]) -> tuple:
-    return (row.get("condition", "default"), *(json.dumps(row.get(k)) for k in fields))
+    # a task evaluated at several shot counts has one row per count (old rows: 0 shots)
+    return (row.get("condition", "default"), row.get("shots", 0),
+            *(json.dumps(row.get(k)) for k in fields))
 
 
 def repair_file(path: Path, fields: tuple[str, ...]) -> list[str]:

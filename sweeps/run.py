@@ -16,7 +16,7 @@ from pathlib import Path
 
 import torch
 
-from data_gen import TASK_NAME_HELP, make_task
+from data_gen import TASK_NAME_HELP, heldout_task_name, make_task
 from kernels import ATTENTION_CHOICES, NORM_CHOICES, resolve_attention, resolve_norm
 from minigpt.config import CPU_LADDER, SIZES, GPTConfig, check_device
 from minigpt.flops import estimate_run, size_warnings
@@ -24,7 +24,7 @@ from minigpt.threads import configure_threads
 from minigpt.train import STOP_REQUESTED, StorageError
 
 from .runner import run_sweep, unit_steps
-from .specs import BUDGETS, SWEEPS
+from .specs import BUDGETS, SWEEPS, shot_plan
 from .tables import print_tables
 
 
@@ -52,6 +52,9 @@ def build_parser() -> argparse.ArgumentParser:
     budget.add_argument("--tokens", type=float, help="training tokens per model; sets --steps")
     p.add_argument("--batch-size", type=int, help="contexts per step")
     p.add_argument("--eval-size", type=int, help="evaluation problems per task")
+    p.add_argument("--shots", help="comma-separated k: evaluate k-shot, k solved training examples "
+                                   "before each query (default: the sweep's; 0 for arithmetic, "
+                                   "0,1,2,4,8 for icl); k that do not fit the context are left out")
     p.add_argument("--out", type=Path, help="run folder (default runs/<sweep>/<timestamp>); "
                                             "an existing run folder is resumed")
     p.add_argument("--device", default="auto", help="auto (cuda if present), cpu, cuda or cuda:N")
@@ -95,10 +98,12 @@ def apply_flags(parser, args, cfg):
             parser.error(f"--tasks: no task named; {TASK_NAME_HELP}")
         for name in _csv(args.tasks):
             try:
-                make_task(name)
+                make_task(name, eval_size=args.eval_size or cfg.eval_size)
             except ValueError as exc:
                 parser.error(f"--tasks: {exc}")
         changes["tasks"] = _unique("--tasks", _csv(args.tasks))
+        # a hidden-rule task brings its held-out rules along, evaluated and never trained
+        changes["eval_only"] = tuple(h for t in changes["tasks"] if (h := heldout_task_name(t)))
     if args.conditions:
         valid = [c.name for c in cfg.conditions]
         bad = [c for c in _csv(args.conditions) if c not in valid]
@@ -118,6 +123,15 @@ def apply_flags(parser, args, cfg):
         if not seeds or min(seeds) < 0:
             parser.error(f"--seeds: expected comma-separated non-negative integers, got '{args.seeds}'")
         changes["seeds"] = _unique("--seeds", seeds)
+    if args.shots is not None:
+        try:
+            shots = [int(k) for k in _csv(args.shots)]
+        except ValueError:
+            shots = []
+        if not shots or min(shots) < 0:
+            parser.error(f"--shots: expected comma-separated non-negative integers such as 0,1,4, "
+                         f"got '{args.shots}'")
+        changes["shots"] = _unique("--shots", sorted(shots))
     if args.batch_size is not None:
         if args.batch_size < 1:
             parser.error(f"--batch-size must be a positive integer, got {args.batch_size}")
@@ -138,8 +152,12 @@ def apply_flags(parser, args, cfg):
         if cfg.train.eval_every:
             train["eval_every"] = max(1, train["steps"] // 5)
     try:
-        return replace(cfg, **changes, attn=args.attn, norm=args.norm,
-                       train=replace(cfg.train, **train))
+        cfg = replace(cfg, **changes, attn=args.attn, norm=args.norm,
+                      train=replace(cfg.train, **train))
+        for condition in cfg.conditions:
+            for message in shot_plan(cfg, condition.name)[1]:
+                print(f"note: {message}", file=sys.stderr)
+        return cfg
     except ValueError as exc:
         parser.error(str(exc))
 
@@ -246,6 +264,21 @@ def main(argv: list[str] | None = None) -> int:
     if args.sweep == "instructions":  # one row per phrasing: its own report, not 27 task tables
         from .instructions_report import main as instructions_report
         return 0 if args.no_report else instructions_report([str(out)])
+    if len(cfg.shots) > 1 or cfg.eval_only:  # rows per (task, k): the in-context report reads them
+        from .icl_report import build_icl_report, format_icl_tables
+        print(format_icl_tables(rows))
+        if args.no_report:
+            return 0
+        try:
+            report = build_icl_report(out)
+        except (ValueError, OSError) as exc:
+            _say(f"error: the sweep finished and its results are saved, but the report failed: {exc}")
+            return 2
+        print(f"report: {report}")
+        return 0
+    if cfg.shots != (0,):
+        print(f"(evaluated {cfg.shots[0]}-shot: {cfg.shots[0]} solved training examples before "
+              f"each query)")
     print_tables(rows)
     if not args.no_report:
         from .report import build_report, format_table

@@ -39,8 +39,9 @@ from typing import Callable
 
 import torch
 
-from data_gen import TrainStream, make_task
+from data_gen import TrainStream, few_shot_set, make_task
 from data_gen.fast_stream import FastTrainStream
+from data_gen.icl import EpisodeStream, HiddenRuleTask
 from data_gen.tokenizer import EOS_ID
 from minigpt.config import GPTConfig
 from minigpt.evaluate import METRIC_NAMES, evaluate_examples
@@ -51,7 +52,7 @@ from minigpt.train import Trainer
 
 from . import stages
 from .results import append_jsonl_atomic, read_jsonl, write_text_atomic
-from .specs import SweepConfig, ability_of
+from .specs import SweepConfig, ability_of, shot_plan
 
 
 LOCK_NAME = ".lock"
@@ -81,11 +82,13 @@ def unit_key(row: dict) -> tuple[str, str, int]:
 
 
 def finished_units(cfg: SweepConfig, rows: list[dict]) -> set[tuple[str, str, int]]:
-    """Units that have a row for every task they evaluate (a unit missing one is not finished)."""
-    have: dict[tuple, set[str]] = {}
+    """Units that have a row for every (task, shots) they evaluate (a unit missing one is not
+    finished)."""
+    have: dict[tuple, set[tuple[str, int]]] = {}
     for r in rows:
-        have.setdefault(unit_key(r), set()).add(r["task"])
-    expected = {c.name: set(c.eval_names(cfg.tasks)) for c in cfg.conditions}
+        have.setdefault(unit_key(r), set()).add((r["task"], r.get("shots", 0)))
+    expected = {c.name: {(t, k) for t, ks in shot_plan(cfg, c.name)[0].items() for k in ks}
+                for c in cfg.conditions}
     return {u for u, tasks in have.items() if u[0] in expected and expected[u[0]] <= tasks}
 
 
@@ -134,7 +137,10 @@ def prepare_run_dir(cfg: SweepConfig, run_dir: Path, device: str,
 
 
 def make_stream(kind: str, device: str, tasks, batch_size: int, seq_len: int, seed: int):
-    """The training stream a sweep asked for; "auto" is the numpy stream on a GPU only."""
+    """The training stream a sweep asked for; "auto" is the numpy stream on a GPU only. A mixture
+    with a hidden-rule task always gets data_gen.icl.EpisodeStream: each row must hold one rule."""
+    if any(isinstance(t, HiddenRuleTask) for t in tasks):
+        return EpisodeStream(tasks, batch_size, seq_len, seed)
     if kind == "auto":
         kind = "fast" if torch.device(device).type == "cuda" else "python"
     stream_class = FastTrainStream if kind == "fast" else TrainStream
@@ -179,18 +185,21 @@ def evaluate_task(model, task, examples, device) -> dict:
 
 
 def _row(cfg: SweepConfig, condition: str, task, size: str, seed: int, model: GPT, result,
-         metrics, examples: int | None, device) -> dict:
+         metrics, examples: int | None, device, shots: int = 0) -> dict:
     counts = count_params(model.config)
     names = METRIC_NAMES + (SCRATCH_METRICS if task.marker is not None else ())
     metrics = metrics or {name: None for name in names}
     return {
         "sweep": cfg.name, "task_set": cfg.task_set, "condition": condition, "task": task.name,
-        "ability": ability_of(task.name), "size": size, "seed": seed,
+        "ability": ability_of(task.name), "size": size, "seed": seed, "shots": shots,
+        "trained": task.name in cfg.condition(condition).tasks(cfg.tasks),
         "params": counts["non_embedding"], "params_total": counts["total"],
         "flops": training_flops(model.config, result.tokens, cfg.train.seq_len),
         "tokens": result.tokens, "examples": examples, "budget": cfg.budget, "steps": result.steps,
         "wall_time_s": round(result.wall_time_s, 3),
         **metrics, "n_eval": metrics.get("n_eval", len(task.eval_set())),
+        "n_correct": (None if metrics["exact_match"] is None else
+                      round(metrics["exact_match"] * metrics.get("n_eval", len(task.eval_set())))),
         "answer_len": task.answer_len, "chance": task.chance_levels(),
         "status": result.status, "final_loss": result.final_loss,
         "n_layer": model.config.n_layer, "n_head": model.config.n_head,
@@ -203,8 +212,12 @@ def train_unit(cfg: SweepConfig, condition: str, size: str, seed: int, run_dir: 
                progress: bool = True, log: Callable[[str], None] = print) -> list[dict]:
     """Train and evaluate one (condition, size, seed); returns its result rows (one per task)."""
     cond = cfg.condition(condition)
-    tasks = [make_task(name, eval_size=cfg.eval_size) for name in cond.eval_names(cfg.tasks)]
-    curve_sets = {t.name: t.eval_set()[: cfg.curve_eval_size] for t in tasks}
+    tasks = [make_task(name, eval_size=cfg.eval_size) for name in cfg.eval_tasks(condition)]
+    trained = [t for t in tasks if t.name in cfg.condition(condition).tasks(cfg.tasks)]
+    plan = shot_plan(cfg, condition)[0]  # task -> the shot counts that fit its context
+    # curves during training: each task at its largest shot count
+    curve_sets = {t.name: few_shot_set(t, plan[t.name][-1], limit=cfg.curve_eval_size)
+                  for t in tasks}
     unit = unit_name(condition, size, seed)
     curves_path = run_dir / "curves.jsonl"
     seen = {(r.get("condition", "default"), r["size"], r["seed"], r["task"], r["step"])
@@ -219,13 +232,14 @@ def train_unit(cfg: SweepConfig, condition: str, size: str, seed: int, run_dir: 
     if cond.stages:  # pre-training, then tuning, ...: see sweeps.stages
         stream = stages.staged_stream(cfg, cond, steps, seed, make_stream, device)
     else:
-        stream = make_stream(cfg.stream, device, tasks, train_cfg.batch_size, train_cfg.seq_len,
+        stream = make_stream(cfg.stream, device, trained, train_cfg.batch_size, train_cfg.seq_len,
                              seed)
 
     def record_curve(step: int, metrics_by_task: dict[str, dict], loss: float | None) -> dict:
         tokens = step * train_cfg.batch_size * train_cfg.seq_len
         rows = [{"task_set": cfg.task_set, "condition": condition, "task": name,
                  "ability": ability_of(name), "size": size, "seed": seed, "step": step,
+                 "shots": plan[name][-1],
                  "tokens": tokens, "flops": training_flops(model.config, tokens, train_cfg.seq_len),
                  **metrics, "train_loss": loss}
                 for name, metrics in metrics_by_task.items()
@@ -254,14 +268,16 @@ def train_unit(cfg: SweepConfig, condition: str, size: str, seed: int, run_dir: 
     if trainer.step:
         log(f"  resuming {unit} from its checkpoint at step {trainer.step}")
     result = stages.run_in_stages(trainer, stream.bounds, shared) if cond.stages else trainer.run()
-    metrics_by_task = {}
+    metrics = {}  # (task, shots) -> the four metrics
     if result.status == "ok":
-        metrics_by_task = {t.name: evaluate_task(model, t, t.eval_set(), device) for t in tasks}
-        trainer.log_scalars(record_curve(result.steps, metrics_by_task, result.final_loss))
+        metrics = {(t.name, k): evaluate_task(model, t, few_shot_set(t, k), device)
+                   for t in tasks for k in plan[t.name]}
+        trainer.log_scalars(record_curve(result.steps, {t.name: metrics[t.name, plan[t.name][-1]]
+                                                        for t in tasks}, result.final_loss))
     trainer.close()
     examples = getattr(stream, "examples_seen", None)
-    return [_row(cfg, condition, t, size, seed, model, result, metrics_by_task.get(t.name),
-                 examples, device) for t in tasks]
+    return [_row(cfg, condition, t, size, seed, model, result, metrics.get((t.name, k)),
+                 examples, device, shots=k) for t in tasks for k in plan[t.name]]
 
 
 def run_sweep(cfg: SweepConfig, run_dir: Path, device: str, shard: tuple[int, int] = (0, 1),
@@ -297,8 +313,12 @@ def _run_locked(cfg: SweepConfig, run_dir: Path, device: str, shard: tuple[int, 
         ckpt = run_dir / "ckpt" / f"{unit_name(condition, size, seed)}.pt"
         if not cfg.keep_checkpoints and ckpt.exists():
             ckpt.unlink()
-        summary = ", ".join(f"{r['task']} {r['exact_match']:.0%}" if r["status"] == "ok"
-                            else f"{r['task']} diverged" for r in rows)
+        by_task: dict[str, list[str]] = {}
+        for r in rows:
+            by_task.setdefault(r["task"], []).append(
+                (f"{r['exact_match']:.0%}" if r["status"] == "ok" else "diverged")
+                + (f" ({r['shots']}-shot)" if r["shots"] else ""))
+        summary = ", ".join(f"{task} {' '.join(v)}" for task, v in by_task.items())
         log(f"      done in {time.perf_counter() - started:.0f}s: exact match {summary}")
     if not cfg.keep_checkpoints:
         stages.remove_shared(run_dir / "ckpt")  # every unit that could start from them is done

@@ -17,7 +17,8 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field, replace
 
-from data_gen import base_task, check_task_format, make_task, with_format
+from data_gen import (base_task, check_task_format, make_task, max_shots, shots_fit,
+                      with_format)
 from minigpt.config import CPU_LADDER, GPU_LADDER, SIZES, TrainConfig, nominal_params
 
 BUDGETS = ("tokens", "examples")
@@ -82,10 +83,6 @@ class Condition:
     def tasks(self, base_tasks) -> tuple[str, ...]:
         return tuple(task_in_format(t, self.fmt) for t in base_tasks)
 
-    def eval_names(self, base_tasks) -> tuple[str, ...]:
-        """Every task this condition's runs are scored on (one result row each)."""
-        return tuple(dict.fromkeys(self.tasks(base_tasks) + tuple(self.eval_tasks)))
-
     def stage_ends(self, steps: int) -> list[int]:
         """The step at which each stage ends, for a run of `steps` steps (each stage >= 1 step)."""
         ends, done = [], 0.0
@@ -124,6 +121,8 @@ class SweepConfig:
     # under an examples budget, the condition whose examples seen every condition matches: the
     # first condition unless set (a part run with --conditions keeps the whole sweep's first)
     budget_reference: Condition | None = None
+    shots: tuple[int, ...] = (0,)  # k solved examples before each query (see data_gen.icl)
+    eval_only: tuple[str, ...] = ()  # tasks evaluated but never trained on (held-out rules)
 
     def __post_init__(self):
         unknown = [s for s in self.sizes if s not in SIZES]
@@ -138,9 +137,11 @@ class SweepConfig:
             raise ValueError(f"unknown stream '{self.stream}'; valid: {', '.join(STREAMS)}")
         if self.budget not in BUDGETS:
             raise ValueError(f"unknown budget '{self.budget}'; valid: {', '.join(BUDGETS)}")
+        if not self.shots or any(not isinstance(k, int) or k < 0 for k in self.shots):
+            raise ValueError(f"shots must be non-negative integers, got {self.shots!r}")
         for condition in self.conditions:
             trained = [t for stage in condition.stages for t in stage.tasks]
-            for name in condition.eval_names(self.tasks) + tuple(trained):
+            for name in self.eval_tasks(condition.name) + tuple(trained):
                 make_task(name, eval_size=self.eval_size)  # raises a ValueError naming valid forms
             if condition.stages and self.budget != "tokens":
                 raise ValueError(f"condition {condition.name} trains in stages, which hold the "
@@ -154,6 +155,11 @@ class SweepConfig:
 
     def condition(self, name: str) -> Condition:
         return next(c for c in self.conditions if c.name == name)
+
+    def eval_tasks(self, condition: str) -> tuple[str, ...]:
+        """The task names one condition's models are evaluated on: trained ones, then eval-only."""
+        cond = self.condition(condition)  # a staged condition adds its own (held-out phrasings)
+        return tuple(dict.fromkeys(cond.tasks(self.tasks + tuple(self.eval_only)) + cond.eval_tasks))
 
     def units(self) -> list[tuple[str, str, int]]:
         """Every (condition, size, seed) training run: smallest size first, conditions side by
@@ -199,6 +205,53 @@ def tiny(device_type: str) -> SweepConfig:
                    eval_size=50, curve_eval_size=20, description="smoke test")
 
 
+def shot_plan(cfg: SweepConfig, condition: str) -> tuple[dict[str, tuple[int, ...]], list[str]]:
+    """For each evaluated task, the shot counts of `cfg.shots` whose k-shot episode fits one
+    training context, and a message for each (task, k) left out. ValueError if a task keeps none."""
+    plan, dropped = {}, []
+    for name in cfg.eval_tasks(condition):
+        task = make_task(name, eval_size=cfg.eval_size)
+        keep = tuple(k for k in cfg.shots if shots_fit(task, k, cfg.train.seq_len))
+        gone = [k for k in cfg.shots if k not in keep]
+        if gone:
+            dropped.append(f"{name}: k = {', '.join(map(str, gone))} left out (with its "
+                           f"{len(task.eval_set()[0].text)}-token examples at most {max_shots(task, cfg.train.seq_len)} "
+                           f"shots in a {cfg.train.seq_len}-token context)")
+        if not keep:
+            raise ValueError(f"no shot count in {', '.join(map(str, cfg.shots))} fits task {name} "
+                             f"in a {cfg.train.seq_len}-token context; at most "
+                             f"{max_shots(task, cfg.train.seq_len)} shots fit")
+        plan[name] = keep
+    return plan, dropped
+
+
+def icl(device_type: str) -> SweepConfig:
+    """In-context learning: the ladder trained on hidden-rule episodes, evaluated k-shot.
+
+    The mixture: task recognition (icl-op2: which of + - * hides behind '?') and task learning
+    ((a*x + b*y) mod 7, 38 training rules), evaluated on training rules (icl-rule7) and on the 10
+    held-out rules (icl-rule7-new, never trained on) at k = 0, 1, 2, 4, 8 shots (icl-op2 drops 8:
+    nine of its 12-token examples do not fit 64 tokens). CPU: calibrated to finish in under 10
+    minutes on two cores (docs/tutorial.md). GPU: a first guess, uncalibrated.
+    """
+    if device_type == "cuda":
+        # Uncalibrated: He et al. 2024 saw held-out-rule ICL with depth and with hundreds of
+        # training rules at p = 29; a first guess at that regime, not yet measured here.
+        return SweepConfig(
+            name="icl", task_set="icl-gpu", tasks=("icl-op2", "icl-rule29"),
+            eval_only=("icl-rule29-new",), sizes=GPU_LADDER[:5], seeds=(0, 1, 2),
+            train=TrainConfig(steps=4000, batch_size=256, seq_len=128, warmup_steps=200,
+                              eval_every=0),
+            eval_size=1000, shots=(0, 1, 2, 4, 8),
+            description="GPU ladder on hidden-rule episodes, p = 29 (uncalibrated)")
+    return SweepConfig(
+        name="icl", task_set="icl-mix", tasks=("icl-op2", "icl-rule7"), eval_only=("icl-rule7-new",),
+        sizes=CPU_LADDER, seeds=(0,),
+        train=TrainConfig(steps=1200, batch_size=32, seq_len=64, warmup_steps=100, eval_every=0),
+        eval_size=300, shots=(0, 1, 2, 4, 8),
+        description="CPU ladder on hidden-rule episodes: operator recognition, (a*x+b*y) mod 7")
+
+
 def scratchpad(device_type: str) -> SweepConfig:
     """Does a scratchpad move the emergent scale? The same ladder, seeds and token budget train
     twice: once answering directly ("plain") and once writing the column-by-column scratchpad of
@@ -235,5 +288,5 @@ def instructions(device_type: str) -> SweepConfig:
     return instructions_sweep(device_type)
 
 
-SWEEPS = {"arithmetic": arithmetic, "tiny": tiny, "scratchpad": scratchpad,
+SWEEPS = {"arithmetic": arithmetic, "tiny": tiny, "scratchpad": scratchpad, "icl": icl,
           "instructions": instructions}

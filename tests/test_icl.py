@@ -1,0 +1,382 @@
+"""In-context learning: hidden-rule tasks, k-shot prompts, the icl sweep's report, --shots.
+
+References are computed here independently of data_gen.icl: rules are recovered from decoded text
+by brute force over all (a, b), operations by Python's arithmetic, intervals by scipy."""
+import json
+import os
+import random
+import subprocess
+import sys
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+import torch
+from scipy.stats import binomtest
+
+from data_gen import (EpisodeStream, HiddenOpTask, few_shot_set, make_stream,
+                      make_task, max_shots, shots_fit)
+from data_gen.tokenizer import decode
+from minigpt.config import GPTConfig, TrainConfig
+from minigpt.evaluate import evaluate_examples
+from minigpt.model import GPT
+from sweeps.icl_report import (build_icl_report, format_icl_tables, icl_emergent_scale, summarise,
+                               wilson_interval)
+from sweeps.runner import finished_units, run_sweep
+from sweeps.specs import SWEEPS, shot_plan
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def parse_rule_lines(text: str, p: int) -> list[tuple[int, int, int]]:
+    """Solved "x:y=z" lines of a decoded row or prompt -> [(x, y, z)]."""
+    out = []
+    for line in text.split("\n"):
+        if "=" in line and line.split("=")[1]:
+            left, z = line.split("=")
+            x, y = left.split(":")
+            out.append((int(x), int(y), int(z)))
+    return out
+
+
+def consistent_rules(triples, p):
+    return {(a, b) for a in range(p) for b in range(p) if (a, b) != (0, 0)
+            and all((a * x + b * y) % p == z for x, y, z in triples)}
+
+
+# --- hidden rules never leak into training ----------------------------------------------------
+
+@pytest.mark.parametrize("name", ["icl-rule7", "icl-rule7-new", "icl-rule7-t12", "icl-rule11"])
+def test_heldout_rules_never_in_training_rows(name):
+    task = make_task(name, eval_size=200)
+    p = task.p
+    held = set(task.heldout_rules())
+    assert held and not held & set(task.rule_list())
+    # held-out rules are the same whatever the number of training rules
+    assert held == set(make_task(f"icl-rule{p}", eval_size=200).heldout_rules())
+    eval_keys = {(r, xy) for r, xy in make_task(f"icl-rule{p}", eval_size=200).eval_items()}
+    stream = EpisodeStream([task], batch_size=64, seq_len=64, seed=3)
+    determined = 0
+    for _ in range(5):
+        x, _ = stream.next_batch()
+        for row in x:
+            triples = parse_rule_lines(decode(row), p)
+            rules = consistent_rules(triples, p)
+            assert rules, "a row mixes rules"  # one hidden rule per episode
+            assert rules & set(task.rule_list())
+            if len(rules) == 1:
+                determined += 1
+                (rule,) = rules
+                assert rule not in held
+                if not name.startswith("icl-rule7-t"):
+                    assert not {(rule, (x_, y_)) for x_, y_, _ in triples} & eval_keys
+    assert determined > 250  # most rows pin their rule down: the check above is not vacuous
+    with pytest.raises(ValueError, match="held out"):
+        task.sample_with_rule(random.Random(0), next(iter(held)))
+
+
+def test_sample_train_never_yields_heldout_rule_or_eval_problem():
+    train, new = make_task("icl-rule7", eval_size=300), make_task("icl-rule7-new", eval_size=300)
+    assert set(train.rule_list()) == set(new.rule_list())  # the two tasks train identically
+    held, eval_keys = set(train.heldout_rules()), set(train.eval_items())
+    rng = random.Random(1)
+    for rule in train.rule_list():
+        for _ in range(40):
+            ex = train.sample_with_rule(rng, rule)
+            x, y = map(int, ex.prompt[:-1].split(":"))
+            assert int(ex.answer) == (rule[0] * x + rule[1] * y) % 7
+            assert (rule, (x, y)) not in eval_keys
+    # the eval-only task's sampler draws training rules only
+    for _ in range(500):
+        ex = new.sample_train(rng)
+        x, y = map(int, ex.prompt[:-1].split(":"))
+        assert {(a, b) for a, b in held if (a * x + b * y) % 7 == int(ex.answer)} != held
+
+
+def _ops_matching(line: str) -> set[str]:
+    left, ans = line.split("=")
+    a, b = map(int, left.split("?"))
+    return {o for o, v in (("+", a + b), ("-", a - b), ("*", a * b)) if v == int(ans)}
+
+
+def test_episode_stream_rows_hold_one_task_and_one_rule():
+    op, rule = make_task("icl-op1", eval_size=50), make_task("icl-rule7")
+    stream = make_stream([op, rule], 32, 64, seed=0)
+    assert isinstance(stream, EpisodeStream)
+    x, _ = stream.next_batch()
+    kinds = set()
+    for row in x:
+        lines = [ln for ln in decode(row).split("\n") if "=" in ln and ln.split("=")[1]]
+        assert all("?" in ln for ln in lines) or all(":" in ln for ln in lines)
+        if "?" in lines[0]:
+            kinds.add("op")
+            common = set("+-*")
+            for ln in lines:
+                common &= _ops_matching(ln)
+            assert common  # one hidden operation explains every example of the row
+        else:
+            kinds.add("rule")
+            assert consistent_rules(parse_rule_lines(decode(row), 7), 7)
+    assert kinds == {"op", "rule"}
+    assert type(make_stream([make_task("add2")], 4, 32, seed=0)).__name__ == "TrainStream"
+
+
+# --- prompt construction ----------------------------------------------------------------------
+
+def test_plain_task_shots_come_from_training_and_query_is_last():
+    task = make_task("add2", eval_size=200)
+    evals = task.eval_set()
+    eval_pairs = {ex.prompt for ex in evals}
+    for k in (1, 2, 4):
+        prompts = few_shot_set(task, k)
+        assert len(prompts) == len(evals)
+        for ex, query in zip(prompts, evals):
+            lines = ex.prompt.split("\n")
+            assert len(lines) == k + 1 and lines[-1] == query.prompt and ex.answer == query.answer
+            for line in lines[:-1]:
+                left, ans = line.split("=")
+                a, b = map(int, left.split("+"))
+                assert int(ans) == a + b  # solved correctly (Python's arithmetic)
+                assert left + "=" not in eval_pairs  # never an evaluation problem
+    # nested in k: the 2-shot examples are the first two of the 4-shot ones
+    two, four = few_shot_set(task, 2), few_shot_set(task, 4)
+    assert all(f.prompt.split("\n")[:2] == t.prompt.split("\n")[:2] for t, f in zip(two, four))
+    assert few_shot_set(task, 0) == evals
+
+
+@pytest.mark.parametrize("name", ["icl-rule7", "icl-rule7-new"])
+def test_rule_shots_share_the_query_rule_and_avoid_eval_problems(name):
+    task = make_task(name, eval_size=200)
+    eval_keys = {(r, xy) for r, xy in task.eval_items()}
+    for ex, (rule, (qx, qy)) in zip(few_shot_set(task, 8), task.eval_items()):
+        lines = ex.prompt.split("\n")
+        assert lines[-1] == f"{qx}:{qy}="
+        assert int(ex.answer) == (rule[0] * qx + rule[1] * qy) % 7
+        shots = parse_rule_lines(ex.prompt, 7)
+        assert len(shots) == 8 and len(set(shots)) == 8  # no repeats
+        for x, y, z in shots:
+            assert z == (rule[0] * x + rule[1] * y) % 7
+            assert (x, y) != (qx, qy) and (rule, (x, y)) not in eval_keys
+
+
+def test_op_shots_share_the_hidden_operation():
+    task = make_task("icl-op2", eval_size=100)
+    ops = {"+": lambda a, b: a + b, "-": lambda a, b: a - b, "*": lambda a, b: a * b}
+    evals = {(ex.prompt, ex.answer) for ex in task.eval_set()}
+    for ex, (op, qx, qy) in zip(few_shot_set(task, 4), task.eval_items()):
+        lines = ex.prompt.split("\n")
+        assert lines[-1] == f"{qx:02d}?{qy:02d}=" and int(ex.answer) == ops[op](qx, qy)
+        for line in lines[:-1]:
+            left, ans = line.split("=")
+            a, b = map(int, left.split("?"))
+            assert int(ans) == ops[op](a, b) and (left + "=", ans) not in evals
+
+
+@pytest.mark.parametrize("name,seq_len", [("add3", 64), ("icl-rule7", 64), ("icl-op2", 64),
+                                          ("icl-rule11", 48)])
+def test_max_shots_fit_the_model_block(name, seq_len):
+    task = make_task(name, eval_size=50)
+    k = max_shots(task, seq_len)
+    length = len(task.eval_set()[0].text)
+    assert shots_fit(task, k, seq_len) and not shots_fit(task, k + 1, seq_len)
+    assert (k + 1) * length <= seq_len + 1 < (k + 2) * length
+    torch.manual_seed(0)
+    model = GPT(GPTConfig.from_size("25k", block_size=seq_len), "cpu")
+    evaluate_examples(model, few_shot_set(task, k, limit=4), "cpu")  # fits: no error
+    too_long = few_shot_set(task, k + 2, limit=2)
+    with pytest.raises(ValueError, match="exceeds block_size"):
+        evaluate_examples(model, too_long, "cpu")
+
+
+def test_shot_plan_drops_what_does_not_fit_and_refuses_when_nothing_does():
+    cfg = replace(SWEEPS["arithmetic"]("cpu"), shots=(0, 4, 5))
+    plan, dropped = shot_plan(cfg, "default")
+    assert plan == {"add2": (0, 4, 5), "add3": (0, 4)}
+    assert len(dropped) == 1 and "add3: k = 5 left out" in dropped[0]
+    with pytest.raises(ValueError, match="no shot count"):
+        shot_plan(replace(cfg, shots=(9,)), "default")
+
+
+# --- chance levels ----------------------------------------------------------------------------
+
+def test_rule_chance_is_one_over_p():
+    for name, p in (("icl-rule7", 7), ("icl-rule11-new", 11)):
+        c = make_task(name).chance_levels()
+        assert c["exact_match"] == pytest.approx(1 / p)
+    # a uniform guesser over 0..6 against the real evaluation answers, exactly: 1/7 per problem
+    truths = [int(ex.answer) for ex in make_task("icl-rule7").eval_set()]
+    assert sum(sum(g == t for g in range(7)) / 7 for t in truths) / len(truths) == pytest.approx(1 / 7)
+
+
+def test_no_context_baselines():
+    from collections import Counter
+    for name in ("icl-rule7-new", "icl-rule7-t4"):
+        task = make_task(name, eval_size=300)
+        answers = Counter(ex.answer for ex in task.eval_set())
+        nc = task.no_context_baselines()
+        assert nc["constant"] == pytest.approx(max(answers.values()) / len(task.eval_set()))
+        assert 0 <= nc["rule_prior"] <= 1
+    # with 4 training rules, knowing them and guessing the commonest answer is right half the time
+    assert make_task("icl-rule7-t4").no_context_baselines()["rule_prior"] > 0.4
+    # the held-out verdict uses the larger bar: 17.9% beats the constant guess? not by the interval
+    table = {("1m", 8): 45}  # 18.75% of 240, lower bound 14.3%: above 1/7, not above 17.9%
+    s = summarise(_rows("icl-rule7-new", False, table, n=240))
+    assert s["icl-rule7-new"]["bar"] == pytest.approx(make_task("icl-rule7-new").no_context_baselines()["constant"])
+    assert icl_emergent_scale(s["icl-rule7-new"])["size"] is None
+
+
+def test_op_chance_by_brute_force():
+    task = make_task("icl-op1", eval_size=60)
+    values = sorted({a + b for a in range(10) for b in range(10)} | {a - b for a in range(10)
+                    for b in range(10)} | {a * b for a in range(10) for b in range(10)})
+    guesses = [("-" if v < 0 else "+") + f"{abs(v):02d}" for v in values]
+    truths = [ex.answer for ex in task.eval_set()]
+    digit = sum(sum(g[i] == t[i] for i in range(3)) / 3 for g in guesses for t in truths)
+    digit /= len(guesses) * len(truths)
+    c = task.chance_levels()
+    assert c["exact_match"] == pytest.approx(1 / len(values))
+    assert c["per_digit_acc"] == pytest.approx(digit)
+
+
+def test_op_guess_baseline_by_hand():
+    task = HiddenOpTask(1, eval_size=3)
+    task._eval = [("+", 2, 2), ("-", 3, 0), ("*", 7, 8)]  # 2+2=2*2; 3-0=3+0; 56 only by *
+    assert task.op_guess_baseline() == pytest.approx((2 / 3 + 2 / 3 + 1 / 3) / 3)
+
+
+# --- the report on synthetic results with a known answer ---------------------------------------
+
+def _rows(task, trained, table, n=200, chance=1 / 7, seeds=(0,)):
+    params = {"25k": 25472, "200k": 200064, "1m": 912128}
+    return [{"task": task, "size": size, "params": params[size], "seed": s, "shots": k,
+             "status": "ok", "exact_match": c / n, "n_eval": n, "n_correct": c,
+             "trained": trained, "chance": {"exact_match": chance}}
+            for (size, k), c in table.items() for s in seeds]
+
+
+def test_wilson_interval_matches_scipy():
+    for c, n in ((0, 50), (7, 50), (50, 50), (31, 240), (1, 3)):
+        ref = binomtest(c, n).proportion_ci(confidence_level=0.95, method="wilson")
+        lo, hi = wilson_interval(c, n)
+        assert lo == pytest.approx(ref.low, abs=1e-9) and hi == pytest.approx(ref.high, abs=1e-9)
+
+
+def test_icl_emergent_scale_known_answer(tmp_path):
+    # chance 1/7 = 14.3%. 25k: 40/200 = 20% at k=8, Wilson lower bound 15.0% > chance -> but take
+    # 35/200 = 17.5% (lower 12.9%): above chance in point estimate, not by the interval.
+    # 200k: 60/200 = 30% (lower 24.1%): the first to clear. 1m: 120/200.
+    table = {("25k", 0): 28, ("25k", 8): 35, ("200k", 0): 30, ("200k", 8): 60,
+             ("1m", 0): 27, ("1m", 8): 120}
+    rows = _rows("icl-rule7-new", False, table) + _rows("icl-rule7", True, table)
+    s = summarise(rows)
+    assert s["icl-rule7-new"]["heldout"] and not s["icl-rule7"]["heldout"]
+    e = icl_emergent_scale(s["icl-rule7-new"])
+    assert (e["k"], e["size"], e["params"]) == (8, "200k", 200064)
+    assert icl_emergent_scale(s["icl-rule7-new"], k=0)["size"] is None
+    text = format_icl_tables(rows)
+    assert "ICL emergent scale for icl-rule7-new: 200k" in text
+    assert "ICL emergent scale for icl-rule7:" not in text  # trained rules get no verdict
+    (tmp_path / "results.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    md = build_icl_report(tmp_path).read_text()
+    assert "200k" in md and (tmp_path / "report" / "icl_icl-rule7-new.png").exists()
+
+
+def test_icl_report_says_when_nothing_clears_chance():
+    table = {("25k", 8): 30, ("200k", 8): 35, ("1m", 8): 38}  # 19% at best: lower bound 14.2%
+    text = format_icl_tables(_rows("icl-rule7-new", False, table))
+    assert "ICL emergent scale for icl-rule7-new: none" in text
+    assert "1m at 19.0%" in text and "did not appear" in text
+    # the training rules' verdict is added: learned in context from 200k on, or not at all
+    learned = _rows("icl-rule7", True, {("25k", 8): 30, ("200k", 8): 90, ("1m", 8): 150})
+    assert "training rules were learned in context from 200k" in format_icl_tables(
+        _rows("icl-rule7-new", False, table) + learned)
+    assert "at k=8 either, at any size" in format_icl_tables(
+        _rows("icl-rule7-new", False, table) + _rows("icl-rule7", True, table))
+
+
+def test_verdict_uses_intervals_simultaneous_over_sizes():
+    # 48/240 = 20%: its plain 95% lower bound clears 1/7, its 1 - 0.05/6 one does not
+    assert wilson_interval(48, 240)[0] > 1 / 7 > wilson_interval(48, 240, z=2.638)[0]
+    sizes = {"25k": 25472, "50k": 50880, "100k": 113184, "200k": 200064, "400k": 389360, "1m": 912128}
+    rows = [{"task": "toy-new", "size": z, "params": p, "seed": 0, "shots": 8, "status": "ok",
+             "exact_match": c / 240, "n_eval": 240, "n_correct": c, "trained": False,
+             "chance": {"exact_match": 1 / 7}}
+            for (z, p), c in zip(sizes.items(), (30, 33, 35, 31, 34, 48))]
+    e = icl_emergent_scale(summarise(rows)["toy-new"])
+    assert e["size"] is None and e["conf"] == pytest.approx(1 - 0.05 / 6)
+    # the same score at a single size is judged at 95% and clears
+    assert icl_emergent_scale(summarise(rows[-1:])["toy-new"])["size"] == "1m"
+
+
+def test_seeds_pool_into_one_count():
+    rows = _rows("icl-rule7-new", False, {("1m", 8): 50}, seeds=(0, 1))
+    cell = summarise(rows)["icl-rule7-new"]["cells"]["1m", 8]
+    assert (cell["correct"], cell["n"]) == (100, 400) and set(cell["per_seed"]) == {0, 1}
+
+
+# --- the runner end to end, and --shots on the command line -----------------------------------
+
+def test_icl_sweep_end_to_end_rows(tmp_path):
+    cfg = replace(SWEEPS["icl"]("cpu"), sizes=("25k",), eval_size=40, curve_eval_size=10,
+                  tasks=("icl-op1", "icl-rule7"), shots=(0, 2, 8),
+                  train=TrainConfig(steps=4, batch_size=4, seq_len=64, warmup_steps=1))
+    rows = run_sweep(cfg, tmp_path / "run", "cpu", progress=False, log=lambda m: None)
+    got = {(r["task"], r["shots"], r["trained"]) for r in rows}
+    # icl-op1's 8-token examples allow 7 shots in 64 tokens, so its k=8 is left out
+    assert got == {(t, k, t != "icl-rule7-new") for t in ("icl-op1", "icl-rule7", "icl-rule7-new")
+                   for k in (0, 2, 8) if (t, k) != ("icl-op1", 8)}
+    assert all(r["n_correct"] == round(r["exact_match"] * r["n_eval"]) for r in rows)
+    assert finished_units(cfg, rows) == {("default", "25k", 0)}
+    assert finished_units(cfg, [r for r in rows if r["shots"] != 8]) == set()
+
+
+def cli(*args):
+    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    env.pop("TRITON_INTERPRET", None)
+    return subprocess.run([sys.executable, "-m", "sweeps.run", *args], cwd=ROOT, env=env,
+                          capture_output=True, text=True, timeout=120)
+
+
+@pytest.mark.parametrize("value,message", [
+    ("-1", "--shots: expected comma-separated non-negative integers"),
+    ("two", "--shots: expected comma-separated non-negative integers"),
+    ("", "--shots: expected comma-separated non-negative integers"),
+    ("40", "no shot count in 40 fits task add2"),
+])
+def test_shots_flag_rejects_bad_values(value, message, tmp_path):
+    proc = cli("tiny", "--shots", value, "--out", str(tmp_path / "never"))
+    assert proc.returncode == 2 and message in proc.stderr, proc.stderr
+    assert "Traceback" not in proc.stderr and not (tmp_path / "never").exists()
+
+
+def test_shots_flag_notes_dropped_k(tmp_path):
+    proc = cli("tiny", "--shots", "0,3", "--sizes", "25k", "--steps", "2", "--eval-size", "20",
+               "--out", str(tmp_path / "run"), "--no-progress", "--no-report")
+    assert proc.returncode == 0, proc.stderr
+    assert "add2: k = 3 left out" in proc.stderr
+    assert "task mod7-add" in proc.stdout and "k=3" in proc.stdout
+
+
+def test_rows_at_different_shots_are_not_repeats_for_merge_and_repair(tmp_path):
+    from sweeps.merge import RESULT_KEY, dedupe
+    from sweeps.repair import ROW_KEYS, repair_file
+    base = {"task_set": "icl-mix", "condition": "default", "task": "icl-rule7-new", "size": "25k",
+            "seed": 0, "exact_match": 0.1}
+    rows = [{**base, "shots": 0}, {**base, "shots": 8, "exact_match": 0.3}]
+    assert dedupe([(tmp_path, rows)], RESULT_KEY, "results.jsonl") == rows
+    path = tmp_path / "results.jsonl"
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows + rows[1:]))
+    dropped = repair_file(path, ROW_KEYS["results.jsonl"])
+    assert len(dropped) == 2 and "line 3: repeats" in dropped[0]  # the repeat, and the backup line
+    assert [json.loads(line)["shots"] for line in path.read_text().splitlines()] == [0, 8]
+
+
+def test_tasks_flag_brings_the_heldout_rules_along():
+    from sweeps.run import apply_flags, build_parser
+    parser = build_parser()
+    cfg = apply_flags(parser, parser.parse_args(["icl", "--tasks", "icl-op1,icl-rule11-t40",
+                                                 "--eval-size", "60"]), SWEEPS["icl"]("cpu"))
+    assert cfg.tasks == ("icl-op1", "icl-rule11-t40") and cfg.eval_only == ("icl-rule11-t40-new",)
+    cfg = apply_flags(parser, parser.parse_args(["arithmetic", "--tasks", "add2"]),
+                      SWEEPS["arithmetic"]("cpu"))
+    assert cfg.eval_only == () and cfg.shots == (0,)

@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import math
 import sys
 from collections import defaultdict
 from pathlib import Path
@@ -32,20 +31,18 @@ import matplotlib.pyplot as plt  # noqa: E402
 from scipy.stats import norm  # noqa: E402
 
 from data_gen import HiddenOpTask, make_task  # noqa: E402
+from sweeps import stats  # noqa: E402
 from sweeps.results import read_jsonl, write_text_atomic  # noqa: E402
 
 Z95 = 1.959963984540054  # the 97.5% standard normal quantile
 
 
 def wilson_interval(correct: int, n: int, z: float = Z95) -> tuple[float, float]:
-    """The Wilson score interval for a binomial proportion (95% by default)."""
+    """The Wilson score interval for a binomial proportion (95% by default), from sweeps.stats."""
     if n <= 0 or not 0 <= correct <= n:
         raise ValueError(f"need 0 <= correct <= n and n > 0, got {correct} of {n}")
-    phat = correct / n
-    denom = 1 + z * z / n
-    centre = (phat + z * z / (2 * n)) / denom
-    half = z * math.sqrt(phat * (1 - phat) / n + z * z / (4 * n * n)) / denom
-    return max(0.0, centre - half), min(1.0, centre + half)
+    lo, hi = stats.wilson(correct, n, conf=2 * norm.cdf(z) - 1)
+    return float(lo), float(hi)
 
 
 def _correct(row: dict) -> int:

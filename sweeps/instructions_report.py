@@ -41,11 +41,12 @@ import matplotlib
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
-from scipy.stats import beta, norm  # noqa: E402
+from scipy.stats import norm  # noqa: E402
 
 from data_gen import make_task  # noqa: E402
 from data_gen.templates import family_of, split_templates  # noqa: E402
 
+from . import stats  # noqa: E402
 from .results import read_jsonl, write_text_atomic  # noqa: E402
 
 UNTUNED = "untuned"
@@ -60,22 +61,19 @@ class ReportError(ValueError):
 
 # -- intervals --------------------------------------------------------------------------------
 def clopper_pearson(k: int, n: int, level: float = 0.95) -> tuple[float, float]:
-    """The exact binomial interval for k successes in n trials."""
+    """The exact binomial interval for k successes in n trials (sweeps.stats), (0, 1) for n = 0."""
     if n <= 0:
         return (0.0, 1.0)
-    a = (1 - level) / 2
-    lo = 0.0 if k == 0 else float(beta.ppf(a, k, n - k + 1))
-    hi = 1.0 if k == n else float(beta.ppf(1 - a, k + 1, n - k))
-    return lo, hi
+    lo, hi = stats.clopper_pearson(k, n, conf=level)
+    return float(lo), float(hi)
 
 
 def wilson(k: int, n: int, z: float = Z95) -> tuple[float, float]:
+    """The Wilson interval at normal quantile z (sweeps.stats), (0, 1) for n = 0."""
     if n <= 0:
         return (0.0, 1.0)
-    p = k / n
-    centre = (p + z * z / (2 * n)) / (1 + z * z / n)
-    half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / (1 + z * z / n)
-    return max(0.0, centre - half), min(1.0, centre + half)
+    lo, hi = stats.wilson(k, n, conf=2 * norm.cdf(z) - 1)
+    return float(lo), float(hi)
 
 
 def newcombe(k1: int, n1: int, k2: int, n2: int) -> tuple[float, float, float]:

@@ -21,7 +21,7 @@ from kernels import ATTENTION_CHOICES, NORM_CHOICES, resolve_attention, resolve_
 from minigpt.config import CPU_LADDER, SIZES, GPTConfig, check_device
 from minigpt.flops import estimate_run, size_warnings
 from minigpt.threads import configure_threads
-from minigpt.train import STOP_REQUESTED, StorageError
+from minigpt.train import STOP_REQUESTED
 
 from .runner import run_sweep, unit_steps
 from .specs import BUDGETS, SWEEPS, shot_plan

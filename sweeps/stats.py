@@ -5,9 +5,10 @@ differ by less than the sampling error cannot be told apart. This module holds t
 emergence analysis builds on; all are pure functions of numbers.
 
 - `clopper_pearson(k, n)`: the exact binomial interval for k successes in n trials (vectorised).
-- `size_interval(values, trials)`: the interval on one size's mean score, from the problems
-  (binomial, pooled over seeds) and, where there are several seeds, from the seed spread
-  (Student t on the seed means); the reported interval covers both.
+- `size_interval(values, trials)`: the interval on one size's score, from the problems
+  (binomial, pooled over seeds) and, where there are several seeds, from the seeds: each seed's
+  own binomial interval, and a Student t interval on the seed means from three seeds on; the
+  reported interval covers all of them.
 - `resample_sizes(...)`: bootstrap replicates of every size's score, over problems (a binomial
   draw at each seed's observed rate) and over seeds (seeds drawn with replacement).
 - `fit_logistic(x, y)`: a bounded least-squares logistic fit with scipy.optimize.curve_fit from
@@ -63,26 +64,41 @@ def t_interval(values, conf: float = CONF) -> tuple[float, float] | None:
 
 
 def size_interval(values, trials: int | None, conf: float = CONF) -> dict:
-    """The interval on one size's mean score over its seeds.
+    """The interval on one size's score over its seeds.
 
     values: one score per seed (a fraction when `trials` is given). trials: problems (or
     digits) behind each value, None when unknown. Returns the mean, the binomial interval pooled
-    over seeds (None without trials), the seed interval (None below two seeds) and `lo`/`hi`,
-    the union of the two: the interval the analysis judges by. Where neither is available lo and
-    hi are None and `basis` says so."""
+    over seeds (None without trials), the seed interval (None where it is not used) and `lo`/`hi`,
+    the union of the parts: the interval the analysis judges by.
+
+    With trials known, the seed part is the envelope of every seed's own binomial interval: a size
+    is clearly above chance only if each of its models is. A Student t interval on the seed means
+    is added from three seeds on (clipped to 0..1): with two, its one degree of freedom multiplies
+    the spread by 12.7 and the interval says nothing (two seeds at 60% and 67% of 200 problems
+    would span -50% to 178%). Without trials, the t interval is all there is. Where nothing is
+    available lo and hi are None and `basis` says so."""
     v = np.asarray(values, float)
     out = {"mean": float(v.mean()), "n_seeds": int(v.size), "trials": trials,
            "binomial": None, "seeds": None, "lo": None, "hi": None}
     parts = []
     if trials:
-        k = np.clip(np.round(v * trials), 0, trials).sum()
-        lo, hi = clopper_pearson(k, trials * v.size, conf)
+        k = np.clip(np.round(v * trials), 0, trials)
+        lo, hi = clopper_pearson(k.sum(), trials * v.size, conf)
         out["binomial"] = [float(lo), float(hi)]
         parts.append(out["binomial"])
-    ti = t_interval(v, conf)
-    if ti is not None:
-        out["seeds"] = [ti[0], ti[1]]
-        parts.append(out["seeds"])
+        if v.size > 1:
+            each_lo, each_hi = clopper_pearson(k, np.full_like(k, trials), conf)
+            seeds = [float(each_lo.min()), float(each_hi.max())]
+            ti = t_interval(v, conf) if v.size >= 3 else None
+            if ti is not None:
+                seeds = [min(seeds[0], max(0.0, ti[0])), max(seeds[1], min(1.0, ti[1]))]
+            out["seeds"] = seeds
+            parts.append(seeds)
+    else:
+        ti = t_interval(v, conf)
+        if ti is not None:
+            out["seeds"] = [ti[0], ti[1]]
+            parts.append(out["seeds"])
     if parts:
         out["lo"] = min(p[0] for p in parts)
         out["hi"] = max(p[1] for p in parts)
@@ -122,16 +138,24 @@ def replicate_intervals(draws: np.ndarray, trials: int | None, conf: float = CON
     once; lo and hi are None where the replicate has no source of sampling error."""
     mean = draws.mean(axis=1)
     lows, highs = [], []
+    n_seeds = draws.shape[1]
     if trials:
-        k = np.round(draws * trials).sum(axis=1)
-        lo, hi = clopper_pearson(k, trials * draws.shape[1], conf)
+        k = np.clip(np.round(draws * trials), 0, trials)
+        lo, hi = clopper_pearson(k.sum(axis=1), trials * n_seeds, conf)
         lows.append(lo)
         highs.append(hi)
-    if draws.shape[1] > 1:
+        if n_seeds > 1:  # each seed's own interval, as in size_interval
+            each_lo, each_hi = clopper_pearson(k, np.full_like(k, trials), conf)
+            lows.append(each_lo.min(axis=1))
+            highs.append(each_hi.max(axis=1))
+    if n_seeds >= 3 or (n_seeds > 1 and not trials):
         sd = draws.std(axis=1, ddof=1)
-        half = stats.t.ppf(1 - (1 - conf) / 2, draws.shape[1] - 1) * sd / math.sqrt(draws.shape[1])
-        lows.append(mean - half)
-        highs.append(mean + half)
+        half = stats.t.ppf(1 - (1 - conf) / 2, n_seeds - 1) * sd / math.sqrt(n_seeds)
+        lo_t, hi_t = mean - half, mean + half
+        if trials:
+            lo_t, hi_t = np.clip(lo_t, 0, 1), np.clip(hi_t, 0, 1)
+        lows.append(lo_t)
+        highs.append(hi_t)
     if not lows:
         return mean, None, None
     return mean, np.minimum.reduce(lows), np.maximum.reduce(highs)

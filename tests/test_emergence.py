@@ -75,6 +75,19 @@ def test_size_interval_adds_seed_spread_on_top():
     assert size_interval([0.5], None)["lo"] is None  # no n_eval, one seed: no interval
 
 
+def test_two_seeds_clearly_above_chance_count_as_such():
+    """Two seeds at 59.5% and 67% of 200 problems: both models are far above a 0.1% chance, so
+    the size is too (a t interval with one degree of freedom would have spanned -50% to 178%).
+    One seed at 81.5% and one at 0%: not every model of that size has the ability."""
+    both = size_interval([0.595, 0.67], 200)
+    assert 0.5 < both["lo"] < 0.595 and 0.67 < both["hi"] <= 1.0
+    assert both["lo"] == pytest.approx(float(clopper_pearson(119, 200)[0]))
+    split = size_interval([0.815, 0.0], 200)
+    assert split["lo"] == 0.0 and split["hi"] == pytest.approx(float(clopper_pearson(163, 200)[1]))
+    three = size_interval([0.2, 0.5, 0.9], 200)  # from three seeds the t interval joins, clipped
+    assert three["lo"] == 0.0 and three["hi"] == 1.0
+
+
 @settings(max_examples=60, deadline=None)
 @given(st.integers(1, 2000), st.floats(0, 1))
 def test_interval_contains_the_point_and_widens_as_n_falls(n, p):

@@ -37,8 +37,8 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m data_gen.bench", description=__doc__.split("\n")[0])
     parser.add_argument("--seconds", type=float, default=3.0, help="timing window per stream")
     args = parser.parse_args(argv)
-    if not args.seconds > 0:
-        parser.error(f"--seconds must be a positive number, got {args.seconds}")
+    if not 0 < args.seconds < 3600:
+        parser.error(f"--seconds must be a positive number of seconds below 3600, got {args.seconds}")
     torch.set_num_threads(1)
     print(f"{'mixture':<46}{'TrainStream tok/s':>20}{'FastTrainStream tok/s':>24}{'ratio':>8}")
     for label, (names, batch, seq_len) in MIXTURES.items():

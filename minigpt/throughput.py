@@ -113,6 +113,10 @@ def main(argv: list[str] | None = None) -> int:
     for name in ("tokens_per_step", "seq_len", "steps"):
         if getattr(args, name) < 1:
             parser.error(f"--{name.replace('_', '-')} must be at least 1, got {getattr(args, name)}")
+    if args.warmup < 0:
+        parser.error(f"--warmup must be 0 or more, got {args.warmup}")
+    if not 0 < args.peak_tflops < float("inf"):
+        parser.error(f"--peak-tflops must be a positive number, got {args.peak_tflops}")
     if args.tokens_per_step % args.seq_len:
         parser.error(f"--tokens-per-step {args.tokens_per_step} is not a multiple of --seq-len {args.seq_len}")
     if not torch.cuda.is_available():

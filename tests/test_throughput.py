@@ -17,7 +17,8 @@ def test_measure_counts_tokens_and_flops_on_cpu():
 
 
 @pytest.mark.parametrize("argv", [["--sizes", "7m"], ["--modes", "fast"], ["--kernels", ""],
-                                  ["--seq-len", "0"], ["--tokens-per-step", "1000", "--seq-len", "64"]])
+                                  ["--seq-len", "0"], ["--tokens-per-step", "1000", "--seq-len", "64"],
+                                  ["--warmup", "-1"], ["--peak-tflops", "0"], ["--peak-tflops", "nan"]])
 def test_bad_arguments_exit_with_a_message(argv, capsys):
     with pytest.raises(SystemExit) as exc:
         main(argv)

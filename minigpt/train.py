@@ -243,7 +243,11 @@ def main(argv: list[str] | None = None) -> int:
           f"{result.tokens / result.wall_time_s:,.0f} tokens/s over {result.steps} steps "
           f"({result.wall_time_s:.1f}s)")
     for task in tasks:
-        metrics = evaluate_examples(model, task.eval_set(), device)
+        if getattr(task, "marker", None):  # a scratchpad: generate until the end token, then parse
+            from .gen_eval import evaluate_generative
+            metrics = evaluate_generative(model, task, device=device)
+        else:
+            metrics = evaluate_examples(model, task.eval_set(), device)
         print(f"  {task.name}: " + ", ".join(f"{k} {v:.3f}" for k, v in metrics.items()))
     return 0 if result.status == "ok" else 1
 

@@ -138,3 +138,13 @@ def test_a_real_model_is_decoded_within_its_context():
     assert evaluate_generative(model, task, device="cpu", use_cache=False) == m  # cache: same text
     with pytest.raises(ValueError, match="at least one example"):
         evaluate_generative(model, task, [], device="cpu")
+
+
+def test_minigpt_train_scores_a_scratchpad_task_generatively(capsys):
+    """`python -m minigpt.train --tasks add2-scratch` parses the final answer after the marker, as
+    sweeps do, instead of reading a fixed width of the whole scratchpad string."""
+    from minigpt.train import main
+
+    assert main(["--size", "25k", "--tasks", "add2-scratch", "--steps", "2", "--device", "cpu"]) == 0
+    line = [ln for ln in capsys.readouterr().out.splitlines() if "add2-scratch:" in ln][0]
+    assert "step_acc" in line and "no_answer" in line

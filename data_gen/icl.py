@@ -388,7 +388,14 @@ def heldout_task_name(name: str) -> str | None:
 
 
 def make_stream(tasks: Sequence[Task], batch_size: int, seq_len: int, seed: int,
-                weights: Sequence[float] | None = None) -> TrainStream:
-    """EpisodeStream if any task hides a rule (its rows must share one), else TrainStream."""
-    cls = EpisodeStream if any(isinstance(t, HiddenRuleTask) for t in tasks) else TrainStream
+                weights: Sequence[float] | None = None, fast: bool = False):
+    """The one place a training stream is chosen: EpisodeStream if any task hides a rule (its rows
+    must share one), else FastTrainStream when `fast`, else TrainStream."""
+    if any(isinstance(t, HiddenRuleTask) for t in tasks):
+        cls = EpisodeStream
+    elif fast:
+        from .fast_stream import FastTrainStream
+        cls = FastTrainStream
+    else:
+        cls = TrainStream
     return cls(tasks, batch_size, seq_len, seed, weights)

@@ -39,9 +39,8 @@ from typing import Callable
 
 import torch
 
+import data_gen
 from data_gen import TrainStream, few_shot_set, make_task
-from data_gen.fast_stream import FastTrainStream
-from data_gen.icl import EpisodeStream, HiddenRuleTask
 from data_gen.tokenizer import EOS_ID
 from minigpt.config import GPTConfig
 from minigpt.evaluate import METRIC_NAMES, evaluate_examples
@@ -136,15 +135,13 @@ def prepare_run_dir(cfg: SweepConfig, run_dir: Path, device: str,
     return False
 
 
-def make_stream(kind: str, device: str, tasks, batch_size: int, seq_len: int, seed: int):
+def make_stream(kind: str, device: str, tasks, batch_size: int, seq_len: int, seed: int,
+                weights=None):
     """The training stream a sweep asked for; "auto" is the numpy stream on a GPU only. A mixture
     with a hidden-rule task always gets data_gen.icl.EpisodeStream: each row must hold one rule."""
-    if any(isinstance(t, HiddenRuleTask) for t in tasks):
-        return EpisodeStream(tasks, batch_size, seq_len, seed)
     if kind == "auto":
         kind = "fast" if torch.device(device).type == "cuda" else "python"
-    stream_class = FastTrainStream if kind == "fast" else TrainStream
-    return stream_class(tasks, batch_size, seq_len, seed)
+    return data_gen.make_stream(tasks, batch_size, seq_len, seed, weights, fast=kind == "fast")
 
 
 def unit_name(condition: str, size: str, seed: int) -> str:

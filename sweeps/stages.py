@@ -39,18 +39,19 @@ def stage_seed(seed: int, stage: int) -> int:
 
 def staged_stream(cfg, condition, steps: int, seed: int, make_stream=None,
                   device: str = "cpu") -> StagedStream:
-    """One stream per stage. Stages with weighted mixtures use TrainStream (which takes weights);
-    the others the sweep's stream kind, through the runner's `make_stream` when given."""
+    """One stream per stage, each of the sweep's stream kind through the runner's `make_stream`
+    (the Python stream when none is given); a stage's weights go to whichever stream it gets."""
     t = cfg.train
     streams = []
     for i, stage in enumerate(condition.stages):
         tasks = [make_task(name, eval_size=cfg.eval_size) for name in stage.tasks]
-        if stage.weights or make_stream is None:
+        weights = list(stage.weights) or None
+        if make_stream is None:
             streams.append(TrainStream(tasks, t.batch_size, t.seq_len, stage_seed(seed, i),
-                                       weights=list(stage.weights) or None))
+                                       weights=weights))
         else:
             streams.append(make_stream(cfg.stream, device, tasks, t.batch_size, t.seq_len,
-                                       stage_seed(seed, i)))
+                                       stage_seed(seed, i), weights))
     return StagedStream(streams, condition.stage_ends(steps))
 
 

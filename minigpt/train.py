@@ -73,14 +73,15 @@ class Trainer:
                  checkpoint_path: Path | None = None, tb_dir: Path | None = None,
                  on_eval: Callable[[int], dict[str, float]] | None = None,
                  progress: bool = True, desc: str = "train",
-                 lr_schedule: Callable[[int], float] | None = None):
+                 lr_schedule: Callable[[int], float] | None = None, position: int | None = None):
         """`lr_schedule(step)`, if given, replaces the default warm-up + cosine (`lr_at`): a run
-        trained in stages restarts the schedule in each stage (sweeps.stages)."""
+        trained in stages restarts the schedule in each stage (sweeps.stages). `position` is the
+        progress bar's line, for trainers running side by side in worker processes."""
         self.model, self.stream, self.cfg, self.peak_lr = model, stream, cfg, peak_lr
         self.lr_schedule = lr_schedule
         self.device = torch.device(cfg.device)
         self.checkpoint_path = Path(checkpoint_path) if checkpoint_path else None
-        self.on_eval, self.progress, self.desc = on_eval, progress, desc
+        self.on_eval, self.progress, self.desc, self.position = on_eval, progress, desc, position
         groups = model.optimizer_groups(cfg.weight_decay) if hasattr(model, "optimizer_groups") \
             else [{"params": list(model.parameters()), "weight_decay": cfg.weight_decay}]
         self.optimizer = torch.optim.AdamW(groups, lr=peak_lr, betas=cfg.betas,
@@ -143,7 +144,7 @@ class Trainer:
         tokens_per_step = cfg.batch_size * cfg.seq_len
         self.model.train()
         bar = tqdm(total=cfg.steps, initial=self.step, desc=self.desc, disable=not self.progress,
-                   leave=False, dynamic_ncols=True)
+                   leave=False, dynamic_ncols=True, position=self.position)
         status, window_start, window_steps = "ok", time.perf_counter(), 0
         while self.step < cfg.steps:
             if STOP_REQUESTED.is_set():

@@ -37,7 +37,8 @@ from typing import NamedTuple
 
 import numpy as np
 
-from .stats import CONF, fit_logistic, resample_sizes, replicate_intervals, size_interval
+from .stats import (CONF, clopper_pearson, fit_logistic, resample_sizes, replicate_intervals,
+                    size_interval)
 from .validate import (METRIC_RANGES, REQUIRED_KEYS, ResultsError, check_rows, is_finite, metric_keys,  # noqa: F401
                        raise_errors, read_results)
 
@@ -313,6 +314,25 @@ def _drops_txt(ds: list[dict]) -> str:
     return ", ".join(f"{d['size']} significantly below {d['below']}" for d in ds)
 
 
+def seeds_past(values, trials: int | None, chance: float, span: float, q_needed: float,
+               conf: float) -> int:
+    """How many seeds (one score each) have the ability on their own: a score at least `q_needed`
+    of the way from chance to perfect (`span` = perfect - chance, negative where lower is better)
+    and, where the problems behind it are known, clearly above chance by that seed's own
+    Clopper-Pearson interval at `conf`. The report's threshold is the 50%-of-best crossing's
+    height (never under the floor), so a seed counts when it is as good as the crossing demands."""
+    n = 0
+    for v in values:
+        if (v - chance) / span < q_needed:
+            continue
+        if trials and span > 0:
+            lo, _ = clopper_pearson(round(min(max(v, 0.0), 1.0) * trials), trials, conf)
+            if not float(lo) > chance:
+                continue
+        n += 1
+    return n
+
+
 def analyse_metric(points: list[dict], metric: str, threshold_frac: float = 0.5,
                    floor: float = FLOOR, conf: float = CONF, n_boot: int = N_BOOT,
                    rng: np.random.Generator | None = None) -> dict:
@@ -395,6 +415,10 @@ def analyse_metric(points: list[dict], metric: str, threshold_frac: float = 0.5,
 
     # 50%-of-best crossing, as a bracket between measured sizes
     q_best = max(q)
+    q_seed = max(threshold_frac * q_best, floor)  # what one seed must reach to count
+    out["seed_threshold"] = chance + q_seed * span
+    for s in per_size:
+        s["seeds_past"] = seeds_past(s["values"], s["trials"], chance, span, q_seed, conf_judge)
     if q_best > 0:
         q_thr = threshold_frac * q_best
         xc, cnote = crossing(x, q, q_thr)

@@ -41,6 +41,9 @@ def _draw(ax, m: dict, axis: str, colour: str, label: str) -> list[str]:
     if any(p["n_seeds"] > 1 for p in ps):
         ax.fill_between(x, [p["min"] for p in ps], [p["max"] for p in ps], color=colour,
                         alpha=0.15, lw=0)
+        sx = [p[axis] for p in ps for _ in p["values"]]
+        sy = [v for p in ps for v in p["values"]]
+        ax.scatter(sx, sy, s=10, color=colour, alpha=0.55, lw=0, zorder=3)  # one dot per seed
     lo = np.array([p["lo"] if p.get("lo") is not None else p["mean"] for p in ps])
     hi = np.array([p["hi"] if p.get("hi") is not None else p["mean"] for p in ps])
     ax.errorbar(x, y, yerr=[np.maximum(y - lo, 0), np.maximum(hi - y, 0)], fmt="o-", ms=4,
@@ -115,7 +118,7 @@ def ability_figure(ability: str, curves: dict[str, dict]):
                loc="lower center", ncol=ncol, fontsize=8)
     rows_legend = math.ceil((len(labels) + 2) / ncol)
     fig.suptitle(f"{ability}: score against scale\n(error bars: 95% interval over problems and "
-                 f"seeds; band: seed min–max)", fontsize=10)
+                 f"seeds; dots: one per seed; band: seed min–max)", fontsize=10)
     fig.tight_layout(rect=(0, 0.03 + 0.035 * rows_legend * 4.7 / fig.get_figheight(), 1, 0.93))
     return fig
 

@@ -93,6 +93,60 @@ def format_table(source, threshold_frac: float = 0.5) -> str:
     return "\n".join(lines)
 
 
+def format_seed_table(source, metric: str = "exact_match") -> str:
+    """Per curve and size, how many seeds have the ability on their own, with the mean and the
+    seeds' range: the across-seeds view a single mean hides (Markdown). `source`: an analysis or
+    a run folder (its report/emergence.json when built, else analysed from results.jsonl). Empty
+    when no size has two or more seeds."""
+    analysis = source
+    if isinstance(source, (str, Path)):
+        built = Path(source) / "report" / "emergence.json"
+        analysis = (json.loads(built.read_text()) if built.is_file()
+                    else analyse(load_results(source)))
+    sizes = list(dict.fromkeys(p["size"] for t in analysis["tasks"].values()
+                               for p in (t["metrics"].get(metric) or {}).get("per_size") or []))
+    curves = {label: t["metrics"].get(metric) for label, t in analysis["tasks"].items()}
+    if not any(p["n_seeds"] > 1 for m in curves.values() if m for p in m.get("per_size") or []):
+        return ""
+    lines = [f"| curve | a seed counts from | {' | '.join(sizes)} |",
+             "| --- | --- |" + " --- |" * len(sizes)]
+    for label, m in curves.items():
+        if not m or not m.get("per_size"):
+            continue
+        by_size = {p["size"]: p for p in m["per_size"]}
+        cells = []
+        for size in sizes:
+            p = by_size.get(size)
+            if p is None:
+                cells.append("—")
+                continue
+            past = "?" if p.get("seeds_past") is None else p["seeds_past"]
+            spread = (f" ({_pct(p['min'])}–{_pct(p['max'])})" if p["n_seeds"] > 1 else "")
+            cells.append(f"**{past}/{p['n_seeds']}** {_pct(p['mean'])}{spread}")
+        thr = m.get("seed_threshold")
+        lines.append(f"| {label} | {_pct(thr) if thr is not None else 'no threshold'} "
+                     f"| {' | '.join(cells)} |")
+    return "\n".join(lines)
+
+
+def _pct(v) -> str:
+    return "—" if v is None else f"{100 * v:.0f}%"
+
+
+def _seeds_section(analysis: dict) -> list[str]:
+    table = format_seed_table(analysis)
+    if not table:
+        return []
+    return ["## Across seeds (exact match)", "",
+            "Each cell: **seeds that have the ability / seeds trained**, then the mean and, in "
+            "brackets, the lowest and highest seed. A seed has the ability when its own score "
+            f"reaches the 50%-of-best crossing's height (the threshold in the second column: "
+            f"chance plus {analysis['threshold_frac']:g} of the best size's mean above chance, "
+            f"at least {analysis['floor']:g} of the way to perfect) and its own interval over "
+            "the problems clears chance. A rising count shows how reliably each size learns the "
+            "ability; a mean alone can hide one lucky seed.", "", table, ""]
+
+
 def _reasons_section(analysis: dict) -> list[str]:
     lines = ["### Why each verdict (exact match)", ""]
     for label, t in analysis["tasks"].items():
@@ -174,14 +228,16 @@ def _per_size_section(analysis: dict) -> list[str]:
              "interval only. 'above' = clearly above chance (the rule of the emergent scale).", ""]
     for label, t in analysis["tasks"].items():
         lines += [f"### {label}", "",
-                  "| size | params | FLOPs | seeds | metric | mean | 95% interval | basis | chance "
-                  "| above chance |", "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |"]
+                  "| size | params | FLOPs | seeds | seeds past threshold | metric | mean "
+                  "| 95% interval | basis | chance | above chance |",
+                  "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |"]
         for name, m in t["metrics"].items():
             for p in m.get("per_size") or []:
                 iv = (f"[{p['lo']:.3g}, {p['hi']:.3g}]" if p.get("lo") is not None else "—")
                 above = {True: "yes", False: "no", None: "—"}[p.get("above_chance")]
+                past = "—" if p.get("seeds_past") is None else p["seeds_past"]
                 lines.append(f"| {p['size']} | {p['params']:.3g} | {_fmt(p['flops'])} "
-                             f"| {p['n_seeds']} | {name} | {p['mean']:.3g} | {iv} "
+                             f"| {p['n_seeds']} | {past} | {name} | {p['mean']:.3g} | {iv} "
                              f"| {(p.get('interval') or {}).get('basis', '—')} "
                              f"| {_fmt(m.get('chance'))} | {above} |")
         lines.append("")
@@ -220,6 +276,7 @@ def _report_md(run_dir: Path, analysis: dict, comparison, config: dict, rows,
              f"{a['constants']['MIN_SHAPE_SIZES']} sizes or a midpoint outside the measured sizes; "
              "*fit failed* says why.", "",
              "## Emergence table (exact match)", "", format_table(a), ""]
+    lines += _seeds_section(a)
     lines += _reasons_section(a)
     lines += _compare_section(comparison)
     lines += _metric_question_section(a)

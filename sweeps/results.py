@@ -3,13 +3,33 @@
 Every write replaces the whole file with a new one (temporary file, fsync, os.replace), so a
 reader sees either the old rows or the old rows plus the new ones, never half a line. Files stay
 small (one row per task, size and seed), so the rewrite costs nothing next to training.
+
+A read-modify-write (adding rows) holds an exclusive lock on the file's folder (`folder_lock`), so
+that the worker processes of one sweep (sweeps.runner, --workers) never lose each other's rows.
 """
 from __future__ import annotations
 
+import fcntl
 import json
 import os
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Iterable
+
+
+@contextmanager
+def folder_lock(folder: Path):
+    """Hold an exclusive flock on `folder` itself (no lock file is created) while adding rows to
+    a file in it. Independent of the run lock (RUN_DIR/.lock), which the sweep's main process
+    holds for the whole run; the kernel drops this one if its holder dies."""
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    fd = os.open(folder, os.O_RDONLY)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)
 
 
 def read_jsonl(path: Path) -> list[dict]:
@@ -54,10 +74,11 @@ def write_text_atomic(path: Path, text: str) -> None:
 
 
 def append_jsonl_atomic(path: Path, rows: Iterable[dict]) -> None:
-    """Add rows to a JSON-lines file in one atomic replace."""
+    """Add rows to a JSON-lines file in one atomic replace (under folder_lock)."""
     path = Path(path)
-    old = path.read_text() if path.exists() else ""
-    if old and not old.endswith("\n"):
-        old += "\n"
     new = "".join(json.dumps(row, sort_keys=True) + "\n" for row in rows)
-    write_text_atomic(path, old + new)
+    with folder_lock(path.parent):
+        old = path.read_text() if path.exists() else ""
+        if old and not old.endswith("\n"):
+            old += "\n"
+        write_text_atomic(path, old + new)

@@ -23,7 +23,7 @@ from minigpt.flops import estimate_run, size_warnings
 from minigpt.threads import configure_threads
 from minigpt.train import STOP_REQUESTED
 
-from .runner import run_sweep, unit_steps
+from .runner import WorkerError, run_sweep, unit_groups, unit_steps
 from .specs import BUDGETS, SWEEPS, shot_plan
 from .tables import print_tables
 
@@ -63,6 +63,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--norm", choices=NORM_CHOICES, default="auto",
                    help="LayerNorm implementation (auto: triton on CUDA, torch on CPU)")
     p.add_argument("--shard", default="0/1", help="run part i of n of the (size, seed) runs, as i/n")
+    p.add_argument("--workers", default="auto",
+                   help="train this many runs at once, each in its own process with an equal "
+                        "share of the CPU threads (auto: one per thread on a CPU, as long as "
+                        "there are runs for them; 1 on a GPU). On 2 cores, 2 one-thread workers "
+                        "train 1.15-1.6x as many steps per second as one two-thread process")
     p.add_argument("--no-report", action="store_true", help="skip plots and report.md")
     p.add_argument("--no-progress", action="store_true", help="no progress bars")
     return p
@@ -189,6 +194,16 @@ def _request_stop(signum, frame):
     _say("\nstopping after the current step (signal again to stop at once)")
 
 
+def parse_workers(parser, text: str, device_type: str, threads: int, groups: int) -> int:
+    """--workers: a whole number >= 1, or auto (one per CPU thread, at most one per run group, so
+    no worker idles from the start; 1 on a GPU, where the processes would share one device)."""
+    if text == "auto":
+        return 1 if device_type != "cpu" else max(1, min(threads, groups))
+    if not text.isdigit() or int(text) < 1:
+        parser.error(f"--workers: expected auto or a whole number of at least 1, got '{text}'")
+    return int(text)
+
+
 def check_budget(parser, cfg, device_type: str) -> None:
     """Warn about runs that will take hours; refuse one whose memory estimate exceeds the machine."""
     largest = max(cfg.sizes, key=lambda s: GPTConfig.from_size(s).n_embd * GPTConfig.from_size(s).n_layer)
@@ -226,11 +241,15 @@ def main(argv: list[str] | None = None) -> int:
     if shard[1] > units:
         parser.error(f"--shard {args.shard}: the sweep has only {units} runs, so at most {units} "
                      f"shards; use --shard i/{units} or fewer")
+    threads, why = configure_threads() if device_type == "cpu" else (1, "")
+    todo_groups = len(unit_groups(cfg.units()[shard[0]::shard[1]]))
+    workers = parse_workers(parser, args.workers, device_type, threads, todo_groups)
     if device_type == "cpu":
-        threads, why = configure_threads()
         ladder = "the CPU ladder" if tuple(cfg.sizes) == CPU_LADDER else "sizes"
+        split = (f", {workers} runs at a time ({max(1, threads // workers)} thread"
+                 f"{'s' if threads // workers > 1 else ''} each)" if workers > 1 else "")
         print(f"No GPU in use: running {ladder} ({', '.join(cfg.sizes)}) on "
-              f"{threads} CPU threads ({why}).")
+              f"{threads} CPU threads ({why}){split}.")
     else:
         print(f"GPU: {torch.cuda.get_device_name(torch.device(device))}; sizes {', '.join(cfg.sizes)}")
     out = args.out or Path("runs") / cfg.name / time.strftime("%Y%m%d-%H%M%S")
@@ -252,12 +271,13 @@ def main(argv: list[str] | None = None) -> int:
     signal.signal(signal.SIGINT, _request_stop)
     started = time.perf_counter()
     try:
-        rows = run_sweep(cfg, out, device, shard=shard, progress=not args.no_progress)
+        rows = run_sweep(cfg, out, device, shard=shard, progress=not args.no_progress,
+                         workers=workers, threads=max(1, threads // workers) if workers > 1 else None)
     except KeyboardInterrupt:
         _say(f"\ninterrupted; finished runs are saved. Resume with: python -m sweeps.run "
              f"{args.sweep} --out {out} (and the same flags)")
         return 130
-    except (ValueError, OSError) as exc:  # bad folder, lock held, full disk, read-only folder
+    except (ValueError, OSError, WorkerError) as exc:  # bad folder, lock held, full disk, ...
         _say(f"error: {exc}")
         return 2
     print(f"\nsweep finished in {time.perf_counter() - started:.0f}s wall time\n")
@@ -281,13 +301,17 @@ def main(argv: list[str] | None = None) -> int:
               f"each query)")
     print_tables(rows)
     if not args.no_report:
-        from .report import build_report, format_table
+        from .report import build_report, format_seed_table, format_table
         try:
             report_dir = build_report(out)
         except (ValueError, OSError) as exc:
             _say(f"error: the sweep finished and its results are saved, but the report failed: {exc}")
             return 2
         print(format_table(out))
+        seeds = format_seed_table(out)
+        if seeds:
+            print("\nseeds that have the ability / seeds trained (exact match), mean (lowest-"
+                  "highest seed):\n" + seeds)
         print(f"report: {report_dir / 'report.md'}")
     return 0
 

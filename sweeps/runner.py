@@ -50,7 +50,7 @@ from minigpt.model import GPT
 from minigpt.train import Trainer
 
 from . import stages
-from .results import append_jsonl_atomic, read_jsonl, write_text_atomic
+from .results import append_jsonl_atomic, folder_lock, read_jsonl, write_text_atomic
 from .specs import SweepConfig, ability_of, shot_plan
 
 
@@ -94,8 +94,9 @@ def finished_units(cfg: SweepConfig, rows: list[dict]) -> set[tuple[str, str, in
 def write_unit_rows(path: Path, rows: list[dict]) -> None:
     """Add one unit's rows, replacing any rows that unit had (a partial unit being redone)."""
     key = unit_key(rows[0])
-    kept = [r for r in read_jsonl(path) if unit_key(r) != key]
-    write_text_atomic(path, "".join(json.dumps(r, sort_keys=True) + "\n" for r in kept + rows))
+    with folder_lock(path.parent):  # worker processes add rows side by side
+        kept = [r for r in read_jsonl(path) if unit_key(r) != key]
+        write_text_atomic(path, "".join(json.dumps(r, sort_keys=True) + "\n" for r in kept + rows))
 
 
 def config_record(cfg: SweepConfig, device: str, shard: tuple[int, int] = (0, 1)) -> dict:
@@ -202,12 +203,15 @@ def _row(cfg: SweepConfig, condition: str, task, size: str, seed: int, model: GP
         "n_layer": model.config.n_layer, "n_head": model.config.n_head,
         "n_embd": model.config.n_embd, "attn": model.attn_impl, "norm": model.norm_impl,
         "device": torch.device(device).type,
+        "threads": torch.get_num_threads(),
     }
 
 
 def train_unit(cfg: SweepConfig, condition: str, size: str, seed: int, run_dir: Path, device: str,
-               progress: bool = True, log: Callable[[str], None] = print) -> list[dict]:
-    """Train and evaluate one (condition, size, seed); returns its result rows (one per task)."""
+               progress: bool = True, log: Callable[[str], None] = print,
+               position: int | None = None) -> list[dict]:
+    """Train and evaluate one (condition, size, seed); returns its result rows (one per task).
+    `position`: the progress bar's line (worker processes)."""
     cond = cfg.condition(condition)
     tasks = [make_task(name, eval_size=cfg.eval_size) for name in cfg.eval_tasks(condition)]
     trained = [t for t in tasks if t.name in cfg.condition(condition).tasks(cfg.tasks)]
@@ -261,7 +265,8 @@ def train_unit(cfg: SweepConfig, condition: str, size: str, seed: int, run_dir: 
             log(f"  {unit} starts from the shared checkpoint at the end of stage {stage + 1}")
     trainer = Trainer(model, stream, train_cfg, peak, checkpoint_path=ckpt,
                       tb_dir=run_dir / "tb" / unit, on_eval=on_eval, progress=progress,
-                      desc=f"{condition} {size} seed {seed}", lr_schedule=lr_schedule)
+                      desc=f"{condition} {size} seed {seed}", lr_schedule=lr_schedule,
+                      position=position)
     if trainer.step:
         log(f"  resuming {unit} from its checkpoint at step {trainer.step}")
     result = stages.run_in_stages(trainer, stream.bounds, shared) if cond.stages else trainer.run()
@@ -278,19 +283,43 @@ def train_unit(cfg: SweepConfig, condition: str, size: str, seed: int, run_dir: 
 
 
 def run_sweep(cfg: SweepConfig, run_dir: Path, device: str, shard: tuple[int, int] = (0, 1),
-              progress: bool = True, log: Callable[[str], None] = print) -> list[dict]:
-    """Run every unit of this shard not already in results.jsonl; returns all rows of the run."""
+              progress: bool = True, log: Callable[[str], None] = print, workers: int = 1,
+              threads: int | None = None) -> list[dict]:
+    """Run every unit of this shard not already in results.jsonl; returns all rows of the run.
+
+    With `workers` > 1 the units run in that many worker processes with `threads` torch threads
+    each (default: this process's count divided among them); see run_parallel."""
     run_dir = Path(run_dir)
     if run_dir.exists() and not run_dir.is_dir():
         raise ValueError(f"{run_dir} is a file, not a run folder")
+    if not isinstance(workers, int) or workers < 1:
+        raise ValueError(f"workers must be a whole number >= 1, got {workers!r}")
     if not cfg.train.checkpoint_every:  # record the interval really used, not "0"
         cfg = replace(cfg, train=replace(cfg.train, checkpoint_every=max(1, cfg.train.steps // 10)))
     with run_lock(run_dir):
-        return _run_locked(cfg, run_dir, device, shard, progress, log)
+        return _run_locked(cfg, run_dir, device, shard, progress, log, workers, threads)
+
+
+def _finish_unit(cfg: SweepConfig, run_dir: Path, unit: tuple[str, str, int], rows: list[dict],
+                 seconds: float) -> str:
+    """Write a trained unit's rows, drop its checkpoint; returns the line that reports it."""
+    condition, size, seed = unit
+    write_unit_rows(run_dir / "results.jsonl", rows)
+    ckpt = run_dir / "ckpt" / f"{unit_name(condition, size, seed)}.pt"
+    if not cfg.keep_checkpoints and ckpt.exists():
+        ckpt.unlink()
+    by_task: dict[str, list[str]] = {}
+    for r in rows:
+        by_task.setdefault(r["task"], []).append(
+            (f"{r['exact_match']:.0%}" if r["status"] == "ok" else "diverged")
+            + (f" ({r['shots']}-shot)" if r["shots"] else ""))
+    summary = ", ".join(f"{task} {' '.join(v)}" for task, v in by_task.items())
+    return f"done in {seconds:.0f}s: exact match {summary}"
 
 
 def _run_locked(cfg: SweepConfig, run_dir: Path, device: str, shard: tuple[int, int],
-                progress: bool, log: Callable[[str], None]) -> list[dict]:
+                progress: bool, log: Callable[[str], None], workers: int = 1,
+                threads: int | None = None) -> list[dict]:
     resumed = prepare_run_dir(cfg, run_dir, device, shard)
     results_path = run_dir / "results.jsonl"
     index, count = shard
@@ -301,22 +330,179 @@ def _run_locked(cfg: SweepConfig, run_dir: Path, device: str, shard: tuple[int, 
     todo = [u for u in units if u not in done]
     if resumed:
         log(f"resuming {run_dir}: {len(units) - len(todo)} of {len(units)} runs already finished")
-    for number, (condition, size, seed) in enumerate(todo, 1):
-        where = f"condition {condition}, " if len(cfg.conditions) > 1 else ""
-        log(f"[{number}/{len(todo)}] {where}size {size}, seed {seed}")
-        started = time.perf_counter()
-        rows = train_unit(cfg, condition, size, seed, run_dir, device, progress=progress, log=log)
-        write_unit_rows(results_path, rows)
-        ckpt = run_dir / "ckpt" / f"{unit_name(condition, size, seed)}.pt"
-        if not cfg.keep_checkpoints and ckpt.exists():
-            ckpt.unlink()
-        by_task: dict[str, list[str]] = {}
-        for r in rows:
-            by_task.setdefault(r["task"], []).append(
-                (f"{r['exact_match']:.0%}" if r["status"] == "ok" else "diverged")
-                + (f" ({r['shots']}-shot)" if r["shots"] else ""))
-        summary = ", ".join(f"{task} {' '.join(v)}" for task, v in by_task.items())
-        log(f"      done in {time.perf_counter() - started:.0f}s: exact match {summary}")
+    if workers > 1 and todo:  # even for one unit left: it trains on a worker's thread count,
+        run_parallel(cfg, run_dir, device, todo, workers, threads, progress, log)  # as before
+    else:
+        for number, (condition, size, seed) in enumerate(todo, 1):
+            where = f"condition {condition}, " if len(cfg.conditions) > 1 else ""
+            log(f"[{number}/{len(todo)}] {where}size {size}, seed {seed}")
+            started = time.perf_counter()
+            rows = train_unit(cfg, condition, size, seed, run_dir, device, progress=progress,
+                              log=log)
+            log("      " + _finish_unit(cfg, run_dir, (condition, size, seed), rows,
+                                        time.perf_counter() - started))
     if not cfg.keep_checkpoints:
         stages.remove_shared(run_dir / "ckpt")  # every unit that could start from them is done
     return read_jsonl(results_path)
+
+
+# ------------------------------------------------------------------------ worker processes
+class WorkerError(RuntimeError):
+    """A worker process died without reporting (killed, out of memory); finished units are kept."""
+
+
+def unit_groups(units: list[tuple[str, str, int]]) -> list[list[tuple[str, str, int]]]:
+    """Units that one worker runs in order: every condition of one (size, seed). A staged
+    condition starts from the pre-training checkpoint that another condition of the same
+    (size, seed) wrote (sweeps.stages), so they must not run side by side."""
+    groups: dict[tuple[str, int], list] = {}
+    for unit in units:
+        groups.setdefault((unit[1], unit[2]), []).append(unit)
+    return list(groups.values())
+
+
+def group_cost(cfg: SweepConfig, group: list[tuple[str, str, int]]) -> float:
+    """A rough relative cost, to start the longest groups first (so that no worker is left with
+    a large model at the end while the others idle): steps x (parameters + a fixed overhead).
+    The overhead (60K parameters' worth) fits the CPU step times of the ladder within ~25%."""
+    return sum(unit_steps(cfg, c) * (count_params(GPTConfig.from_size(size))["non_embedding"]
+                                     + 60_000) for c, size, _ in group)
+
+
+_WORKER: dict = {}  # per worker process: its progress-bar line
+
+
+def _die_with_parent(parent: int) -> None:
+    """End this worker at once if the main process dies (kill -9, out of memory): its run lock is
+    gone then, and a resumed sweep must not find a worker still writing to the folder. Linux's
+    parent-death signal does it immediately; a poll of the parent's pid covers other systems."""
+    import ctypes
+    import signal
+    import sys
+    import threading
+
+    if sys.platform.startswith("linux"):
+        try:
+            ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG = 1
+        except (OSError, AttributeError):
+            pass
+
+    def poll():
+        while os.getppid() == parent:
+            time.sleep(0.5)
+        os._exit(1)
+
+    threading.Thread(target=poll, daemon=True).start()
+
+
+def _worker_init(threads: int, stop_event, slots, bar_lock, parent: int) -> None:
+    """Runs once in each worker process: torch threads, a progress-bar line of its own, and the
+    same stop protocol as the main process (first SIGINT/SIGTERM or the main process's stop
+    event: finish the step, checkpoint, stop; a second signal: stop at once)."""
+    import signal
+    import threading
+
+    _die_with_parent(parent)
+
+    from tqdm.auto import tqdm
+
+    from minigpt.train import STOP_REQUESTED
+
+    torch.set_num_threads(threads)
+    tqdm.set_lock(bar_lock)
+    with slots.get_lock():
+        _WORKER["position"] = slots.value
+        slots.value += 1
+
+    def on_signal(signum, frame):
+        if STOP_REQUESTED.is_set():
+            raise KeyboardInterrupt
+        STOP_REQUESTED.set()
+
+    signal.signal(signal.SIGINT, on_signal)
+    signal.signal(signal.SIGTERM, on_signal)
+
+    def watch():
+        stop_event.wait()
+        STOP_REQUESTED.set()
+
+    threading.Thread(target=watch, daemon=True).start()
+
+
+def _run_group(cfg: SweepConfig, group: list[tuple[str, str, int]], run_dir: Path, device: str,
+               progress: bool) -> list[tuple[tuple[str, str, int], str]]:
+    """In a worker: train the group's units in order, writing each one's rows as it finishes."""
+    done = []
+    for unit in group:
+        started = time.perf_counter()
+        rows = train_unit(cfg, *unit, run_dir, device, progress=progress, log=print,
+                          position=_WORKER.get("position"))
+        done.append((unit, _finish_unit(cfg, run_dir, unit, rows, time.perf_counter() - started)))
+    return done
+
+
+def run_parallel(cfg: SweepConfig, run_dir: Path, device: str, todo: list[tuple[str, str, int]],
+                 workers: int, threads: int | None, progress: bool,
+                 log: Callable[[str], None]) -> None:
+    """Train `todo` in `workers` processes, longest groups first (see unit_groups, group_cost).
+
+    Each worker writes its units' rows itself, under the folder lock, so a unit's rows are saved
+    the moment it finishes, whatever happens to the others. On a stop request (minigpt.train.
+    STOP_REQUESTED) every worker finishes its step, checkpoints and stops, groups not yet started
+    are dropped, and KeyboardInterrupt is raised here. A worker's error stops the others the same
+    way and is raised here once they have stopped; a worker that dies raises WorkerError."""
+    import multiprocessing
+    from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
+    from concurrent.futures.process import BrokenProcessPool
+
+    from tqdm.auto import tqdm
+
+    from minigpt.train import STOP_REQUESTED
+
+    groups = sorted(unit_groups(todo), key=lambda g: -group_cost(cfg, g))
+    threads = threads or max(1, torch.get_num_threads() // workers)  # fixed by the run, not by
+    workers = min(workers, len(groups))  # what is left: a resumed unit trains as it began
+    log(f"{len(todo)} runs in {workers} worker processes, {threads} torch "
+        f"thread{'s' if threads > 1 else ''} each, largest models first")
+    ctx = multiprocessing.get_context("spawn")  # fork after torch has started threads can hang
+    stop_event, slots, bar_lock = ctx.Event(), ctx.Value("i", 0), ctx.RLock()
+    tqdm.set_lock(bar_lock)  # the bars of all processes draw under one lock
+    pool = ProcessPoolExecutor(max_workers=workers, mp_context=ctx, initializer=_worker_init,
+                               initargs=(threads, stop_event, slots, bar_lock, os.getpid()))
+    finished, error, stopped = 0, None, False
+    try:
+        pending = {pool.submit(_run_group, cfg, g, run_dir, device, progress): g for g in groups}
+        while pending:
+            done, _ = wait(pending, timeout=0.2, return_when=FIRST_COMPLETED)
+            if (STOP_REQUESTED.is_set() or error is not None) and not stop_event.is_set():
+                stop_event.set()
+                for future in pending:
+                    future.cancel()  # only groups no worker has started
+            for future in done:
+                pending.pop(future)
+                if future.cancelled():
+                    continue
+                try:
+                    for (condition, size, seed), line in future.result():
+                        finished += 1
+                        where = f"condition {condition}, " if len(cfg.conditions) > 1 else ""
+                        tqdm.write(f"[{finished}/{len(todo)}] {where}size {size}, seed {seed}: "
+                                   f"{line}")
+                except KeyboardInterrupt:
+                    stopped = True
+                except BrokenProcessPool as exc:
+                    error = error or WorkerError(
+                        f"a worker process died ({exc}); the runs that finished are saved, and "
+                        "running the same command again resumes the rest from their checkpoints")
+                except Exception as exc:  # noqa: BLE001 - raised below, once the others stopped
+                    error = error or exc
+    except KeyboardInterrupt:  # a second signal here: stop the workers at once
+        for process in list(getattr(pool, "_processes", {}).values()):
+            process.terminate()
+        pool.shutdown(wait=False, cancel_futures=True)
+        raise
+    pool.shutdown(wait=True)
+    if error is not None:
+        raise error
+    if stopped or STOP_REQUESTED.is_set():
+        raise KeyboardInterrupt("stopped; finished runs are saved")

@@ -410,3 +410,34 @@ def test_pure_noise_rarely_names_emergence():
         m = em(vals, n_eval=n, chance={"exact_match": chance})
         named += m["emergent_params"] is not None
     assert named / 200 <= 0.06
+
+
+# ------------------------------------------------------------------------ seeds past threshold
+def test_seeds_past_counts_each_seed_against_the_crossing_height_and_its_own_interval():
+    """Three seeds per size, 200 problems each: a seed counts when its own score reaches half the
+    best size's mean above chance and its exact interval (simultaneous, as for judging) clears
+    chance. References: the threshold by hand, scipy's exact binomial interval."""
+    values = [[0.0, 0.005, 0.01], [0.0, 0.30, 0.02], [0.95, 0.10, 0.90], [0.99, 0.97, 0.98]]
+    m = em(values, seeds=(0, 1, 2))
+    best = max(sum(v) / 3 for v in values)
+    threshold = 0.001 + 0.5 * (best - 0.001)
+    assert m["seed_threshold"] == pytest.approx(threshold)
+    level = 1 - 0.05 / len(values)
+    expected = [sum(v >= threshold and binomtest(round(v * 200), 200).proportion_ci(
+        level, method="exact").low > 0.001 for v in size) for size in values]
+    assert expected == [0, 0, 2, 3]  # 0.30 at s1 is under the 0.48 threshold
+    assert [p["seeds_past"] for p in m["per_size"]] == expected
+
+
+def test_a_seed_above_the_threshold_but_within_noise_of_chance_does_not_count():
+    # 4 of 10 right against a chance of 0.2: its exact 99% interval starts at 0.09
+    rows = rows_for({"exact_match": [[0.0, 0.0], [0.4, 0.0]]}, seeds=(0, 1), n_eval=10,
+                    chance={"exact_match": 0.2})
+    m = analyse(rows, n_boot=50)["tasks"]["t"]["metrics"]["exact_match"]
+    assert m["per_size"][1]["mean"] == pytest.approx(0.2)
+    assert [p["seeds_past"] for p in m["per_size"]] == [0, 0]
+
+
+def test_a_curve_that_never_leaves_chance_counts_no_seed():
+    m = em([[0.001, 0.0], [0.0, 0.002], [0.001, 0.001]], seeds=(0, 1))
+    assert [p["seeds_past"] for p in m["per_size"]] == [0, 0, 0]

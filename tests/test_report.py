@@ -325,3 +325,26 @@ def test_plots_show_chance_and_perfect_no_empty_panels_and_missing_flops():
     assert [round(v, 2) for v in axes[0].get_ylim()] == [-0.03, 1.03]  # chance and perfect in view
     assert "no FLOPs: s1" in axes[2].get_title()
     plt.close(fig)
+
+
+def test_report_shows_how_many_seeds_have_the_ability_per_size(tmp_path):
+    from sweeps.report import format_seed_table
+
+    run = make_run(tmp_path / "run")
+    out = build_report(run)
+    md = (out / "report.md").read_text()
+    assert "## Across seeds (exact match)" in md
+    table = format_seed_table(run)
+    assert table in md
+    add = next(line for line in table.splitlines() if line.startswith("| add |"))
+    # add: a step at s3 for both seeds (0.97, 0.98); below it 0% and 1%
+    assert add.count("**0/2**") == 3 and add.count("**2/2**") == 3
+    assert "97%–98%" in add
+    mul = next(line for line in table.splitlines() if line.startswith("| mul |"))
+    assert "**1/1**" not in mul.split("|")[4]  # s1 kept one seed (the other diverged)
+    assert "**0/1**" in mul.split("|")[4]
+    # one seed per size: nothing to show across seeds
+    single = make_run(tmp_path / "one")
+    rows = [json.loads(line) for line in (single / "results.jsonl").read_text().splitlines()]
+    _write_jsonl(single / "results.jsonl", [r for r in rows if r["seed"] == 0])
+    assert format_seed_table(single) == ""

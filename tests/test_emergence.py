@@ -15,7 +15,7 @@ from scipy.stats import binomtest
 
 from sweeps.emergence import (FLOOR, ResultsError, analyse, crossing, emergence_table,
                               load_results)
-from sweeps.stats import clopper_pearson, fit_logistic, size_interval
+from sweeps.stats import clopper_pearson, fit_logistic, seed_mean_bounds, size_interval
 
 LOG_PARAMS = [4.0 + 0.5 * i for i in range(8)]  # 1e4 .. ~3e7, half a decade apart
 CHANCE = {"exact_match": 0.001, "per_digit_acc": 0.1, "edit_distance": 2.7,
@@ -84,8 +84,44 @@ def test_two_seeds_clearly_above_chance_count_as_such():
     assert both["lo"] == pytest.approx(float(clopper_pearson(119, 200)[0]))
     split = size_interval([0.815, 0.0], 200)
     assert split["lo"] == 0.0 and split["hi"] == pytest.approx(float(clopper_pearson(163, 200)[1]))
-    three = size_interval([0.2, 0.5, 0.9], 200)  # from three seeds the t interval joins, clipped
-    assert three["lo"] == 0.0 and three["hi"] == 1.0
+    # from three seeds the mean over all seeds joins: Markov's bound at tail 0.025 gives
+    # min * 0.025^(1/3) and 1 - (1 - max) * 0.025^(1/3)
+    three = size_interval([0.2, 0.5, 0.9], 200)
+    assert three["lo"] == pytest.approx(0.2 * 0.025 ** (1 / 3))
+    assert three["hi"] == pytest.approx(1 - 0.1 * 0.025 ** (1 / 3))
+
+
+def test_three_seeds_that_all_learned_are_clearly_above_chance():
+    """The CPU demo's 50K row (2026-12-04): seeds at 48%, 90% and 100% of 300 problems against a
+    chance of 0.01%. A t interval on three bimodal seed scores reached below zero, so the size was
+    called 'not above chance' while every one of its models was; a bound that uses only scores in
+    [0, 1] keeps it above."""
+    m = em([[0.0, 0.003, 0.007], [0.48, 0.9, 1.0], [0.87, 0.99, 0.99]], seeds=(0, 1, 2),
+           n_eval=300, chance={"exact_match": 1e-4})
+    assert [p["above_chance"] for p in m["per_size"]] == [False, True, True]
+    assert m["verdict"] == "emergent" and m["emergent"]["size"] == "s1"
+
+
+@pytest.mark.parametrize("n", [3, 5])
+@pytest.mark.parametrize("population", ["bimodal", "beta", "near_zero"])
+def test_seed_mean_bounds_cover_the_mean_over_seeds(n, population):
+    """Coverage by simulation against the population's true mean: seed scores drawn from a
+    learned-or-not mixture, a skewed Beta and a distribution piled near zero."""
+    rng = np.random.default_rng(7)
+    reps = 20000
+    if population == "bimodal":
+        draws = np.where(rng.random((reps, n)) < 0.6, rng.uniform(0.85, 1.0, (reps, n)),
+                         rng.uniform(0.0, 0.02, (reps, n)))
+        mean = 0.6 * 0.925 + 0.4 * 0.01
+    elif population == "beta":
+        draws, mean = rng.beta(0.5, 2.0, (reps, n)), 0.5 / 2.5
+    else:
+        draws = np.where(rng.random((reps, n)) < 0.05, 1.0, rng.uniform(0, 1e-3, (reps, n)))
+        mean = 0.05 + 0.95 * 5e-4
+    lo, hi = seed_mean_bounds(draws, 0.95)
+    miss_low, miss_high = np.mean(lo > mean), np.mean(hi < mean)
+    assert miss_low <= 0.025 + 0.004 and miss_high <= 0.025 + 0.004, (miss_low, miss_high)
+    assert np.all(lo <= draws.mean(axis=1) + 1e-12) and np.all(hi >= draws.mean(axis=1) - 1e-12)
 
 
 @settings(max_examples=60, deadline=None)

@@ -18,7 +18,7 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
-from matplotlib.ticker import LogLocator  # noqa: E402
+from matplotlib.ticker import LogLocator, NullFormatter  # noqa: E402
 
 from .emergence import BOUNDED_METRICS, METRICS  # noqa: E402
 
@@ -93,6 +93,7 @@ def ability_figure(ability: str, curves: dict[str, dict]):
                         missing[label] = miss
             ax.set_xscale("log")
             ax.xaxis.set_major_locator(LogLocator(base=10, numticks=6))
+            ax.xaxis.set_minor_formatter(NullFormatter())  # under two decades, labels collide
             ax.tick_params(labelsize=8)
             if name in BOUNDED_METRICS:
                 ax.set_ylim(-0.03, 1.03)

@@ -189,7 +189,7 @@ def test_max_shots_fit_the_model_block(name, seq_len):
 
 
 def test_shot_plan_drops_what_does_not_fit_and_refuses_when_nothing_does():
-    cfg = replace(SWEEPS["arithmetic"]("cpu"), shots=(0, 4, 5))
+    cfg = replace(SWEEPS["arithmetic"]("cpu"), tasks=("add2", "add3"), shots=(0, 4, 5))
     plan, dropped = shot_plan(cfg, "default")
     assert plan == {"add2": (0, 4, 5), "add3": (0, 4)}
     assert len(dropped) == 1 and "add3: k = 5 left out" in dropped[0]

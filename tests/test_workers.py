@@ -154,3 +154,20 @@ def test_bad_workers_is_refused():
     proc = _cli("tiny", "--workers", "0")
     _, stderr = proc.communicate(timeout=60)
     assert proc.returncode == 2 and "--workers: expected auto or a whole number" in stderr
+
+
+def test_the_cpu_demo_trains_every_size_with_at_least_two_seeds():
+    cfg = SWEEPS["arithmetic"]("cpu")
+    units = cfg.units()
+    seeds_per_size = {size: sum(1 for _, s, _ in units if s == size) for size in cfg.sizes}
+    assert min(seeds_per_size.values()) >= 2, seeds_per_size
+    assert len(unit_groups(units)) == len(units)  # one condition: every run can go to a worker
+
+
+def test_the_sweep_prints_the_seed_count_table(tmp_path):
+    proc = _cli("tiny", "--seeds", "0,1", "--out", str(tmp_path / "run"), "--no-progress")
+    stdout, stderr = proc.communicate(timeout=300)
+    assert proc.returncode == 0, stderr
+    assert "seeds that have the ability / seeds trained" in stdout
+    assert "| curve | a seed counts from | 25k | 50k |" in stdout
+    assert json.loads((tmp_path / "run" / "report" / "emergence.json").read_text())

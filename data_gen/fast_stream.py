@@ -22,6 +22,8 @@ task added later) goes through its own Python `sample_train`, fed from this stre
 still deterministic and free of evaluation problems, only slower. A mixture with a task whose
 examples vary in length (instruction templates, say) is packed row by row as TrainStream packs it,
 each batch seeded from this stream's generator: the same contract, at the Python stream's speed.
+Episode rows (one hidden rule per row, the icl sweep) have their own numpy stream,
+data_gen.fast_episodes.FastEpisodeStream; data_gen.make_stream picks between the four.
 """
 from __future__ import annotations
 

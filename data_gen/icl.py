@@ -389,10 +389,14 @@ def heldout_task_name(name: str) -> str | None:
 
 def make_stream(tasks: Sequence[Task], batch_size: int, seq_len: int, seed: int,
                 weights: Sequence[float] | None = None, fast: bool = False):
-    """The one place a training stream is chosen: EpisodeStream if any task hides a rule (its rows
-    must share one), else FastTrainStream when `fast`, else TrainStream."""
+    """The one place a training stream is chosen: episodes if any task hides a rule (its rows must
+    share one), else examples; the numpy stream of either kind when `fast`, else the Python one."""
     if any(isinstance(t, HiddenRuleTask) for t in tasks):
-        cls = EpisodeStream
+        if fast:
+            from .fast_episodes import FastEpisodeStream
+            cls = FastEpisodeStream
+        else:
+            cls = EpisodeStream
     elif fast:
         from .fast_stream import FastTrainStream
         cls = FastTrainStream

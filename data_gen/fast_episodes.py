@@ -1,0 +1,196 @@
+"""The episode stream (data_gen.icl.EpisodeStream) built with numpy, whole batches at a time.
+
+Same contract as EpisodeStream and FastTrainStream (tested in tests/test_fast_episodes.py):
+- every row is one episode: a task drawn by weight and, for a hidden-rule task, one of its
+  training rules, then whole examples of that task (and rule) packed from position 0 until the
+  next would not fit, then padding;
+- seeded and deterministic; evaluation problems are never produced (held-out (rule, problem)
+  combinations are rejected and redrawn; held-out rules are never drawn);
+- targets are the next token at answer positions (answer and end token), -100 elsewhere;
+- `state_dict()` / `load_state_dict()` carry the generator's state into checkpoints.
+
+Every hidden-rule task has one example length, so a row of task t holds room // length examples:
+the batch is built per task in one vectorised call, each example drawn with its row's rule.
+Vectorised: `icl-op<n>` and `icl-rule<p>`; a plain task in the mixture uses
+data_gen.fast_stream's sampler for it. A mixture holding a task whose examples vary in length
+falls back to EpisodeStream row by row, each batch seeded from this stream's generator.
+"""
+from __future__ import annotations
+
+from typing import Sequence
+
+import numpy as np
+import torch
+
+from .fast_stream import IGNORE_INDEX, _const, _digits, _one_length, sampler_for
+from .icl import HIDDEN_OPS, EpisodeStream, HiddenOpTask, HiddenRuleTask, LinearRuleTask
+from .task import Task
+from .tokenizer import PAD_ID, STOI
+
+
+def _held_out(sorted_keys: np.ndarray, keys: np.ndarray) -> np.ndarray:
+    if sorted_keys.size == 0:
+        return np.zeros(keys.shape, dtype=bool)
+    at = np.minimum(np.searchsorted(sorted_keys, keys), len(sorted_keys) - 1)
+    return sorted_keys[at] == keys
+
+
+class _OpSampler:
+    """icl-op<n>: "x?y=" + sign + 2n digits + "\\n", the operation given per example."""
+
+    def __init__(self, task: HiddenOpTask):
+        self.task, n = task, task.digits
+        self.top = 10 ** n
+        self.ops = task.rule_list()
+        index = {op: i for i, op in enumerate(self.ops)}
+        self.eval_keys = np.array(sorted((index[op] * self.top + x) * self.top + y
+                                         for op, x, y in task._eval_keys), dtype=np.int64)
+        self.answer_start = 2 * n + 2
+        self.length = self.answer_start + 2 * n + 2
+        self.n_rules = len(self.ops)
+
+    def sample(self, rng: np.random.Generator, rule: np.ndarray) -> np.ndarray:
+        n, top, m = self.task.digits, self.top, rule.size
+        x = rng.integers(0, top, m, dtype=np.int64)
+        y = rng.integers(0, top, m, dtype=np.int64)
+        bad = _held_out(self.eval_keys, (rule * top + x) * top + y)
+        while bad.any():  # rejection, as in HiddenOpTask.sample_with_rule
+            k = int(bad.sum())
+            x[bad] = rng.integers(0, top, k, dtype=np.int64)
+            y[bad] = rng.integers(0, top, k, dtype=np.int64)
+            bad = _held_out(self.eval_keys, (rule * top + x) * top + y)
+        value = np.zeros(m, dtype=np.int64)
+        for i, op in enumerate(self.ops):
+            mine = rule == i
+            value[mine] = HIDDEN_OPS[op](x[mine], y[mine])
+        sign = np.where(value < 0, STOI["-"], STOI["+"])[:, None]
+        return np.concatenate([_digits(x, n), _const("?", m), _digits(y, n), _const("=", m), sign,
+                               _digits(np.abs(value), 2 * n), _const("\n", m)], axis=1)
+
+
+class _LinearRuleSampler:
+    """icl-rule<p>: "x:y=" + z, z = (a*x + b*y) mod p, each operand and z in `width` digits."""
+
+    def __init__(self, task: LinearRuleTask):
+        self.task = task
+        self.rules = np.asarray(task.rule_list(), dtype=np.int64)          # (R, 2): a, b
+        self.pairs = np.asarray(task._pairs, dtype=np.int64)               # (P, 2): x, y
+        rule_index = {tuple(r): i for i, r in enumerate(task.rule_list())}
+        pair_index = {tuple(p): i for i, p in enumerate(task._pairs)}
+        P = len(self.pairs)
+        self.eval_keys = np.array(sorted(rule_index[r] * P + pair_index[xy]
+                                         for r, xy in task._eval_keys if r in rule_index),
+                                  dtype=np.int64)
+        w = task.width
+        self.answer_start = 2 * w + 2
+        self.length = self.answer_start + w + 1
+        self.n_rules = len(self.rules)
+
+    def sample(self, rng: np.random.Generator, rule: np.ndarray) -> np.ndarray:
+        P, m, w, p = len(self.pairs), rule.size, self.task.width, self.task.p
+        pick = rng.integers(0, P, m, dtype=np.int64)
+        bad = _held_out(self.eval_keys, rule * P + pick)
+        while bad.any():  # rejection, as in LinearRuleTask.sample_with_rule
+            pick[bad] = rng.integers(0, P, int(bad.sum()), dtype=np.int64)
+            bad = _held_out(self.eval_keys, rule * P + pick)
+        x, y = self.pairs[pick, 0], self.pairs[pick, 1]
+        a, b = self.rules[rule, 0], self.rules[rule, 1]
+        z = (a * x + b * y) % p
+        return np.concatenate([_digits(x, w), _const(":", m), _digits(y, w), _const("=", m),
+                               _digits(z, w), _const("\n", m)], axis=1)
+
+
+class _PlainSampler:
+    """A plain task in an episode mixture: its fast_stream sampler, rules ignored."""
+
+    n_rules = 1
+
+    def __init__(self, task: Task):
+        self.inner = sampler_for(task)
+        self.length, self.answer_start = self.inner.length, self.inner.answer_start
+
+    def sample(self, rng: np.random.Generator, rule: np.ndarray) -> np.ndarray:
+        return self.inner.sample(rng, rule.size)
+
+
+def episode_sampler_for(task: Task):
+    if type(task) is HiddenOpTask:
+        return _OpSampler(task)
+    if type(task) is LinearRuleTask:
+        return _LinearRuleSampler(task)
+    if isinstance(task, HiddenRuleTask):
+        raise ValueError(f"no vectorised sampler for hidden-rule task {task.name}")
+    return _PlainSampler(task)
+
+
+class FastEpisodeStream:
+    def __init__(self, tasks: Sequence[Task], batch_size: int, seq_len: int, seed: int,
+                 weights: Sequence[float] | None = None):
+        if not tasks:
+            raise ValueError("FastEpisodeStream needs at least one task")
+        if batch_size < 1 or seq_len < 2:
+            raise ValueError(f"batch_size must be >= 1 and seq_len >= 2, got {batch_size}, {seq_len}")
+        if weights is not None and (len(weights) != len(tasks) or min(weights) < 0 or sum(weights) <= 0):
+            raise ValueError("weights must be one non-negative number per task, not all zero")
+        self.tasks = list(tasks)
+        self.batch_size, self.seq_len = batch_size, seq_len
+        self.rng = np.random.default_rng(seed)
+        self.examples_seen = 0
+        self.room = seq_len + 1
+        self._rows = None
+        vectorised = all(type(t) in (HiddenOpTask, LinearRuleTask) or
+                         (not isinstance(t, HiddenRuleTask) and _one_length(t)) for t in self.tasks)
+        if not vectorised:  # pack row by row as EpisodeStream does, seeded from this generator
+            self._rows = EpisodeStream(self.tasks, batch_size, seq_len, seed=0, weights=weights)
+            return
+        self.samplers = [episode_sampler_for(t) for t in self.tasks]
+        self.per_row = np.array([self.room // s.length for s in self.samplers], dtype=np.int64)
+        if self.per_row.min() < 1:
+            longest = max(s.length for s in self.samplers)
+            raise ValueError(f"seq_len {seq_len} is too short for one example of {longest} tokens")
+        w = np.asarray(weights if weights is not None else [1.0] * len(tasks), dtype=np.float64)
+        self.probs = w / w.sum()
+
+    def next_batch(self) -> tuple[torch.Tensor, torch.Tensor]:
+        """(x, y), both (batch_size, seq_len) int64; y is -100 where there is no answer token."""
+        if self._rows is not None:
+            self._rows.rng.seed(int(self.rng.integers(0, 2 ** 63)))
+            before = self._rows.examples_seen
+            x, y = self._rows.next_batch()
+            self.examples_seen += self._rows.examples_seen - before
+            return x, y
+        B, room = self.batch_size, self.room
+        task_of_row = self.rng.choice(len(self.tasks), size=B, p=self.probs)
+        data = np.full((B, room), PAD_ID, dtype=np.int64)
+        answer = np.zeros((B, room), dtype=bool)
+        for t, sampler in enumerate(self.samplers):
+            rows = np.nonzero(task_of_row == t)[0]
+            if rows.size == 0:
+                continue
+            k, length = int(self.per_row[t]), sampler.length
+            rule = self.rng.integers(0, sampler.n_rules, rows.size, dtype=np.int64)
+            examples = sampler.sample(self.rng, np.repeat(rule, k))  # k examples per row's rule
+            data[rows, : k * length] = examples.reshape(rows.size, k * length)
+            mask = np.zeros(length, dtype=bool)
+            mask[sampler.answer_start:] = True
+            answer[rows, : k * length] = np.tile(mask, k)
+            self.examples_seen += rows.size * k
+        data_t = torch.from_numpy(data)
+        x = data_t[:, :-1]
+        y = data_t[:, 1:].masked_fill(~torch.from_numpy(answer[:, 1:]), IGNORE_INDEX)
+        return x.contiguous(), y
+
+    def __iter__(self):
+        while True:
+            yield self.next_batch()
+
+    def state_dict(self) -> dict:
+        return {"kind": "fast-episodes", "rng": self.rng.bit_generator.state,
+                "examples_seen": self.examples_seen}
+
+    def load_state_dict(self, state: dict) -> None:
+        if state.get("kind") != "fast-episodes":
+            raise ValueError("this checkpoint was written by another stream (data_gen.icl."
+                             "EpisodeStream or FastTrainStream); resume it with that stream")
+        self.rng.bit_generator.state = state["rng"]
+        self.examples_seen = state.get("examples_seen", 0)

@@ -20,9 +20,8 @@ from __future__ import annotations
 from typing import Sequence
 
 import numpy as np
-import torch
 
-from .fast_stream import IGNORE_INDEX, _const, _digits, _one_length, sampler_for
+from .fast_stream import NumpyStream, _const, _digits, _one_length, sampler_for
 from .icl import HIDDEN_OPS, EpisodeStream, HiddenOpTask, HiddenRuleTask, LinearRuleTask
 from .task import Task
 from .tokenizer import PAD_ID, STOI
@@ -123,42 +122,23 @@ def episode_sampler_for(task: Task):
     return _PlainSampler(task)
 
 
-class FastEpisodeStream:
+class FastEpisodeStream(NumpyStream):
+    KIND = "fast-episodes"
+
     def __init__(self, tasks: Sequence[Task], batch_size: int, seq_len: int, seed: int,
                  weights: Sequence[float] | None = None):
-        if not tasks:
-            raise ValueError("FastEpisodeStream needs at least one task")
-        if batch_size < 1 or seq_len < 2:
-            raise ValueError(f"batch_size must be >= 1 and seq_len >= 2, got {batch_size}, {seq_len}")
-        if weights is not None and (len(weights) != len(tasks) or min(weights) < 0 or sum(weights) <= 0):
-            raise ValueError("weights must be one non-negative number per task, not all zero")
-        self.tasks = list(tasks)
-        self.batch_size, self.seq_len = batch_size, seq_len
-        self.rng = np.random.default_rng(seed)
-        self.examples_seen = 0
-        self.room = seq_len + 1
-        self._rows = None
-        vectorised = all(type(t) in (HiddenOpTask, LinearRuleTask) or
-                         (not isinstance(t, HiddenRuleTask) and _one_length(t)) for t in self.tasks)
-        if not vectorised:  # pack row by row as EpisodeStream does, seeded from this generator
-            self._rows = EpisodeStream(self.tasks, batch_size, seq_len, seed=0, weights=weights)
+        super().__init__(tasks, batch_size, seq_len, seed, weights)
+        if not all(type(t) in (HiddenOpTask, LinearRuleTask) or
+                   (not isinstance(t, HiddenRuleTask) and _one_length(t)) for t in self.tasks):
+            self._pack_row_by_row(EpisodeStream, weights)
             return
         self.samplers = [episode_sampler_for(t) for t in self.tasks]
         self.per_row = np.array([self.room // s.length for s in self.samplers], dtype=np.int64)
         if self.per_row.min() < 1:
             longest = max(s.length for s in self.samplers)
             raise ValueError(f"seq_len {seq_len} is too short for one example of {longest} tokens")
-        w = np.asarray(weights if weights is not None else [1.0] * len(tasks), dtype=np.float64)
-        self.probs = w / w.sum()
 
-    def next_batch(self) -> tuple[torch.Tensor, torch.Tensor]:
-        """(x, y), both (batch_size, seq_len) int64; y is -100 where there is no answer token."""
-        if self._rows is not None:
-            self._rows.rng.seed(int(self.rng.integers(0, 2 ** 63)))
-            before = self._rows.examples_seen
-            x, y = self._rows.next_batch()
-            self.examples_seen += self._rows.examples_seen - before
-            return x, y
+    def _build(self) -> tuple[np.ndarray, np.ndarray]:
         B, room = self.batch_size, self.room
         task_of_row = self.rng.choice(len(self.tasks), size=B, p=self.probs)
         data = np.full((B, room), PAD_ID, dtype=np.int64)
@@ -175,22 +155,4 @@ class FastEpisodeStream:
             mask[sampler.answer_start:] = True
             answer[rows, : k * length] = np.tile(mask, k)
             self.examples_seen += rows.size * k
-        data_t = torch.from_numpy(data)
-        x = data_t[:, :-1]
-        y = data_t[:, 1:].masked_fill(~torch.from_numpy(answer[:, 1:]), IGNORE_INDEX)
-        return x.contiguous(), y
-
-    def __iter__(self):
-        while True:
-            yield self.next_batch()
-
-    def state_dict(self) -> dict:
-        return {"kind": "fast-episodes", "rng": self.rng.bit_generator.state,
-                "examples_seen": self.examples_seen}
-
-    def load_state_dict(self, state: dict) -> None:
-        if state.get("kind") != "fast-episodes":
-            raise ValueError("this checkpoint was written by another stream (data_gen.icl."
-                             "EpisodeStream or FastTrainStream); resume it with that stream")
-        self.rng.bit_generator.state = state["rng"]
-        self.examples_seen = state.get("examples_seen", 0)
+        return data, answer

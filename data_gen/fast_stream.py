@@ -181,11 +181,17 @@ def sampler_for(task: Task) -> _Sampler:
     return _PythonSampler(task)
 
 
-class FastTrainStream:
+class NumpyStream:
+    """What the numpy streams share: arguments checked, the generator, a row-by-row fallback for
+    mixtures they cannot vectorise, (x, y) from a batch of token rows and answer flags, and the
+    state a checkpoint carries. A subclass sets KIND and builds batches in `_build`."""
+
+    KIND = ""
+
     def __init__(self, tasks: Sequence[Task], batch_size: int, seq_len: int, seed: int,
                  weights: Sequence[float] | None = None):
         if not tasks:
-            raise ValueError("FastTrainStream needs at least one task")
+            raise ValueError(f"{type(self).__name__} needs at least one task")
         if batch_size < 1 or seq_len < 2:
             raise ValueError(f"batch_size must be >= 1 and seq_len >= 2, got {batch_size}, {seq_len}")
         if weights is not None and (len(weights) != len(tasks) or min(weights) < 0 or sum(weights) <= 0):
@@ -194,21 +200,19 @@ class FastTrainStream:
         self.batch_size, self.seq_len = batch_size, seq_len
         self.rng = np.random.default_rng(seed)
         self.examples_seen = 0
+        self.room = seq_len + 1
         self._rows = None
-        if not all(_one_length(t) for t in self.tasks):
-            # examples of varying length: pack row by row as TrainStream does, each batch seeded
-            # from this stream's generator (still deterministic and resumable, not vectorised)
-            self._rows = TrainStream(self.tasks, batch_size, seq_len, seed=0, weights=weights)
-            return
-        self.samplers = [sampler_for(t) for t in self.tasks]
-        self.lengths = np.array([s.length for s in self.samplers], dtype=np.int64)
-        longest = int(self.lengths.max())
-        if longest > seq_len + 1:
-            raise ValueError(f"seq_len {seq_len} is too short for one example of {longest} tokens")
         w = np.asarray(weights if weights is not None else [1.0] * len(tasks), dtype=np.float64)
         self.probs = w / w.sum()
-        self.room = seq_len + 1
-        self.slots = self.room // int(self.lengths.min()) + 1
+
+    def _pack_row_by_row(self, stream_class, weights) -> None:
+        """Leave vectorising to `stream_class` (a Python stream), each batch seeded from this
+        stream's generator: still deterministic and resumable, at the Python stream's speed."""
+        self._rows = stream_class(self.tasks, self.batch_size, self.seq_len, seed=0, weights=weights)
+
+    def _build(self) -> tuple[np.ndarray, np.ndarray]:
+        """One batch: token ids and answer flags, both (batch_size, seq_len + 1)."""
+        raise NotImplementedError
 
     def next_batch(self) -> tuple[torch.Tensor, torch.Tensor]:
         """(x, y), both (batch_size, seq_len) int64; y is -100 where there is no answer token."""
@@ -218,6 +222,46 @@ class FastTrainStream:
             x, y = self._rows.next_batch()
             self.examples_seen += self._rows.examples_seen - before
             return x, y
+        data, answer = self._build()
+        data_t = torch.from_numpy(data)
+        x = data_t[:, :-1]
+        y = data_t[:, 1:].masked_fill(~torch.from_numpy(answer[:, 1:]), IGNORE_INDEX)
+        return x.contiguous(), y
+
+    def __iter__(self):
+        while True:
+            yield self.next_batch()
+
+    def state_dict(self) -> dict:
+        return {"kind": self.KIND, "rng": self.rng.bit_generator.state,
+                "examples_seen": self.examples_seen}
+
+    def load_state_dict(self, state: dict) -> None:
+        if state.get("kind") != self.KIND:
+            raise ValueError(f"this checkpoint was written by another stream than "
+                             f"{type(self).__name__} ({state.get('kind') or 'a Python stream'}); "
+                             f"resume it with that stream")
+        self.rng.bit_generator.state = state["rng"]
+        self.examples_seen = state.get("examples_seen", 0)
+
+
+class FastTrainStream(NumpyStream):
+    KIND = "fast"
+
+    def __init__(self, tasks: Sequence[Task], batch_size: int, seq_len: int, seed: int,
+                 weights: Sequence[float] | None = None):
+        super().__init__(tasks, batch_size, seq_len, seed, weights)
+        if not all(_one_length(t) for t in self.tasks):  # examples of varying length
+            self._pack_row_by_row(TrainStream, weights)
+            return
+        self.samplers = [sampler_for(t) for t in self.tasks]
+        self.lengths = np.array([s.length for s in self.samplers], dtype=np.int64)
+        longest = int(self.lengths.max())
+        if longest > seq_len + 1:
+            raise ValueError(f"seq_len {seq_len} is too short for one example of {longest} tokens")
+        self.slots = self.room // int(self.lengths.min()) + 1
+
+    def _build(self) -> tuple[np.ndarray, np.ndarray]:
         B, room = self.batch_size, self.room
         choice = self.rng.choice(len(self.tasks), size=(B, self.slots), p=self.probs)
         lengths = self.lengths[choice]
@@ -237,20 +281,4 @@ class FastTrainStream:
             flat_data[flat] = examples
             flat_answer[flat[:, sampler.answer_start:]] = True
         self.examples_seen += int(fits.sum())
-        data_t = torch.from_numpy(data)
-        x = data_t[:, :-1]
-        y = data_t[:, 1:].masked_fill(~torch.from_numpy(answer[:, 1:]), IGNORE_INDEX)
-        return x.contiguous(), y
-
-    def __iter__(self):
-        while True:
-            yield self.next_batch()
-
-    def state_dict(self) -> dict:
-        return {"kind": "fast", "rng": self.rng.bit_generator.state, "examples_seen": self.examples_seen}
-
-    def load_state_dict(self, state: dict) -> None:
-        if state.get("kind") != "fast":
-            raise ValueError("this checkpoint was written by data_gen.TrainStream; resume it with that stream")
-        self.rng.bit_generator.state = state["rng"]
-        self.examples_seen = state.get("examples_seen", 0)
+        return data, answer

@@ -31,6 +31,7 @@ from __future__ import annotations
 import fcntl
 import json
 import os
+import sys
 import time
 from contextlib import contextmanager
 from dataclasses import MISSING, asdict, fields, replace
@@ -395,7 +396,7 @@ def _die_with_parent(parent: int) -> None:
     threading.Thread(target=poll, daemon=True).start()
 
 
-def _worker_init(threads: int, stop_event, slots, bar_lock, parent: int) -> None:
+def _worker_init(threads: int, stop_event, slots, bar_lock, parent: int, finished) -> None:
     """Runs once in each worker process: torch threads, a progress-bar line of its own, and the
     same stop protocol as the main process (first SIGINT/SIGTERM or the main process's stop
     event: finish the step, checkpoint, stop; a second signal: stop at once)."""
@@ -413,6 +414,7 @@ def _worker_init(threads: int, stop_event, slots, bar_lock, parent: int) -> None
     with slots.get_lock():
         _WORKER["position"] = slots.value
         slots.value += 1
+    _WORKER["finished"] = finished  # units done so far, over all workers
 
     def on_signal(signum, frame):
         if STOP_REQUESTED.is_set():
@@ -430,15 +432,25 @@ def _worker_init(threads: int, stop_event, slots, bar_lock, parent: int) -> None
 
 
 def _run_group(cfg: SweepConfig, group: list[tuple[str, str, int]], run_dir: Path, device: str,
-               progress: bool) -> list[tuple[tuple[str, str, int], str]]:
-    """In a worker: train the group's units in order, writing each one's rows as it finishes."""
-    done = []
-    for unit in group:
+               progress: bool, total: int) -> int:
+    """In a worker: train the group's units in order, writing each one's rows and printing its
+    line ("[k/total] ...") the moment it finishes; returns how many it trained."""
+    from tqdm.auto import tqdm
+
+    for condition, size, seed in group:
         started = time.perf_counter()
-        rows = train_unit(cfg, *unit, run_dir, device, progress=progress, log=print,
-                          position=_WORKER.get("position"))
-        done.append((unit, _finish_unit(cfg, run_dir, unit, rows, time.perf_counter() - started)))
-    return done
+        rows = train_unit(cfg, condition, size, seed, run_dir, device, progress=progress,
+                          log=tqdm.write, position=_WORKER.get("position"))
+        line = _finish_unit(cfg, run_dir, (condition, size, seed), rows,
+                            time.perf_counter() - started)
+        counter = _WORKER["finished"]
+        with counter.get_lock():
+            counter.value += 1
+            number = counter.value
+        where = f"condition {condition}, " if len(cfg.conditions) > 1 else ""
+        tqdm.write(f"[{number}/{total}] {where}size {size}, seed {seed}: {line}")
+        sys.stdout.flush()
+    return len(group)
 
 
 def run_parallel(cfg: SweepConfig, run_dir: Path, device: str, todo: list[tuple[str, str, int]],
@@ -447,7 +459,8 @@ def run_parallel(cfg: SweepConfig, run_dir: Path, device: str, todo: list[tuple[
     """Train `todo` in `workers` processes, longest groups first (see unit_groups, group_cost).
 
     Each worker writes its units' rows itself, under the folder lock, so a unit's rows are saved
-    the moment it finishes, whatever happens to the others. On a stop request (minigpt.train.
+    the moment it finishes, whatever happens to the others, and prints the unit's line to stdout
+    (`log` carries this process's own messages). On a stop request (minigpt.train.
     STOP_REQUESTED) every worker finishes its step, checkpoints and stops, groups not yet started
     are dropped, and KeyboardInterrupt is raised here. A worker's error stops the others the same
     way and is raised here once they have stopped; a worker that dies raises WorkerError."""
@@ -466,12 +479,14 @@ def run_parallel(cfg: SweepConfig, run_dir: Path, device: str, todo: list[tuple[
         f"thread{'s' if threads > 1 else ''} each, largest models first")
     ctx = multiprocessing.get_context("spawn")  # fork after torch has started threads can hang
     stop_event, slots, bar_lock = ctx.Event(), ctx.Value("i", 0), ctx.RLock()
+    finished = ctx.Value("i", 0)
     tqdm.set_lock(bar_lock)  # the bars of all processes draw under one lock
     pool = ProcessPoolExecutor(max_workers=workers, mp_context=ctx, initializer=_worker_init,
-                               initargs=(threads, stop_event, slots, bar_lock, os.getpid()))
-    finished, error, stopped = 0, None, False
+                               initargs=(threads, stop_event, slots, bar_lock, os.getpid(), finished))
+    error, stopped = None, False
     try:
-        pending = {pool.submit(_run_group, cfg, g, run_dir, device, progress): g for g in groups}
+        pending = {pool.submit(_run_group, cfg, g, run_dir, device, progress, len(todo)): g
+                   for g in groups}
         while pending:
             done, _ = wait(pending, timeout=0.2, return_when=FIRST_COMPLETED)
             if (STOP_REQUESTED.is_set() or error is not None) and not stop_event.is_set():
@@ -483,11 +498,7 @@ def run_parallel(cfg: SweepConfig, run_dir: Path, device: str, todo: list[tuple[
                 if future.cancelled():
                     continue
                 try:
-                    for (condition, size, seed), line in future.result():
-                        finished += 1
-                        where = f"condition {condition}, " if len(cfg.conditions) > 1 else ""
-                        tqdm.write(f"[{finished}/{len(todo)}] {where}size {size}, seed {seed}: "
-                                   f"{line}")
+                    future.result()  # the worker printed its units' lines as they finished
                 except KeyboardInterrupt:
                     stopped = True
                 except BrokenProcessPool as exc:

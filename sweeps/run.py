@@ -244,10 +244,11 @@ def main(argv: list[str] | None = None) -> int:
     threads, why = configure_threads() if device_type == "cpu" else (1, "")
     todo_groups = len(unit_groups(cfg.units()[shard[0]::shard[1]]))
     workers = parse_workers(parser, args.workers, device_type, threads, todo_groups)
+    per_worker = max(1, threads // workers)
     if device_type == "cpu":
         ladder = "the CPU ladder" if tuple(cfg.sizes) == CPU_LADDER else "sizes"
-        split = (f", {workers} runs at a time ({max(1, threads // workers)} thread"
-                 f"{'s' if threads // workers > 1 else ''} each)" if workers > 1 else "")
+        split = (f", {workers} runs at a time ({per_worker} thread"
+                 f"{'s' if per_worker > 1 else ''} each)" if workers > 1 else "")
         print(f"No GPU in use: running {ladder} ({', '.join(cfg.sizes)}) on "
               f"{threads} CPU threads ({why}){split}.")
     else:
@@ -272,7 +273,7 @@ def main(argv: list[str] | None = None) -> int:
     started = time.perf_counter()
     try:
         rows = run_sweep(cfg, out, device, shard=shard, progress=not args.no_progress,
-                         workers=workers, threads=max(1, threads // workers) if workers > 1 else None)
+                         workers=workers, threads=per_worker if workers > 1 else None)
     except KeyboardInterrupt:
         _say(f"\ninterrupted; finished runs are saved. Resume with: python -m sweeps.run "
              f"{args.sweep} --out {out} (and the same flags)")

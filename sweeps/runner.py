@@ -362,12 +362,13 @@ def unit_groups(units: list[tuple[str, str, int]]) -> list[list[tuple[str, str, 
     return list(groups.values())
 
 
-def group_cost(cfg: SweepConfig, group: list[tuple[str, str, int]]) -> float:
+def group_cost(group: list[tuple[str, str, int]], steps: dict[str, int]) -> float:
     """A rough relative cost, to start the longest groups first (so that no worker is left with
-    a large model at the end while the others idle): steps x (parameters + a fixed overhead).
-    The overhead (60K parameters' worth) fits the CPU step times of the ladder within ~25%."""
-    return sum(unit_steps(cfg, c) * (count_params(GPTConfig.from_size(size))["non_embedding"]
-                                     + 60_000) for c, size, _ in group)
+    a large model at the end while the others idle): steps x (parameters + a fixed overhead),
+    `steps` per condition. The overhead (60K parameters' worth) fits the CPU step times of the
+    ladder within ~25%."""
+    return sum(steps[c] * (count_params(GPTConfig.from_size(size))["non_embedding"] + 60_000)
+               for c, size, _ in group)
 
 
 _WORKER: dict = {}  # per worker process: its progress-bar line
@@ -379,7 +380,6 @@ def _die_with_parent(parent: int) -> None:
     parent-death signal does it immediately; a poll of the parent's pid covers other systems."""
     import ctypes
     import signal
-    import sys
     import threading
 
     if sys.platform.startswith("linux"):
@@ -472,7 +472,8 @@ def run_parallel(cfg: SweepConfig, run_dir: Path, device: str, todo: list[tuple[
 
     from minigpt.train import STOP_REQUESTED
 
-    groups = sorted(unit_groups(todo), key=lambda g: -group_cost(cfg, g))
+    steps = {c.name: unit_steps(cfg, c.name) for c in cfg.conditions}  # once per condition
+    groups = sorted(unit_groups(todo), key=lambda g: -group_cost(g, steps))
     threads = threads or max(1, torch.get_num_threads() // workers)  # fixed by the run, not by
     workers = min(workers, len(groups))  # what is left: a resumed unit trains as it began
     log(f"{len(todo)} runs in {workers} worker processes, {threads} torch "

@@ -83,7 +83,8 @@ def test_conditions_that_share_a_checkpoint_stay_in_one_worker_and_large_models_
     assert len(groups) == 2 * 3  # sizes x seeds
     for g in groups:  # both conditions of one (size, seed), in the sweep's order
         assert [u[0] for u in g] == ["plain", "tuned"] and len({u[1:] for u in g}) == 1
-    costs = {g[0][1]: group_cost(cfg, g) for g in groups}
+    steps = {c.name: cfg.train.steps for c in cfg.conditions}
+    costs = {g[0][1]: group_cost(g, steps) for g in groups}
     assert costs["50k"] > costs["25k"]
 
 

@@ -142,8 +142,8 @@ def _seeds_section(analysis: dict) -> list[str]:
             "brackets, the lowest and highest seed. A seed has the ability when its own score "
             f"reaches the 50%-of-best crossing's height (the threshold in the second column: "
             f"chance plus {analysis['threshold_frac']:g} of the best size's mean above chance, "
-            f"at least {analysis['floor']:g} of the way to perfect) and its own interval over "
-            "the problems clears chance. A rising count shows how reliably each size learns the "
+            f"at least {analysis['floor']:g} of the way to perfect) and, where the number of "
+            "problems is known, its own interval over them clears chance. A rising count shows how reliably each size learns the "
             "ability; a mean alone can hide one lucky seed.", "", table, ""]
 
 

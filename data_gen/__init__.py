@@ -15,10 +15,13 @@ Tasks are named by strings that are also their constructors (see `make_task`):
 from __future__ import annotations
 
 import re
+from typing import Sequence
 
 from .arithmetic import OPERATIONS, ArithmeticTask
+from .fast_episodes import FastEpisodeStream
+from .fast_stream import FastTrainStream
 from .icl import (EpisodeStream, HiddenOpTask, HiddenRuleTask, LinearRuleTask, few_shot_set,
-                  heldout_task_name, make_stream, max_shots, shots_fit)
+                  heldout_task_name, max_shots, shots_fit)
 from .modular import MOD_OPERATIONS, ModularTask
 from .scratchpad import MARKER, ScratchpadTask, parse_final, split_steps, step_accuracy
 from .stream import IGNORE_INDEX, TrainStream
@@ -93,11 +96,23 @@ def make_task(name: str, eval_size: int = 500) -> Task:
     raise ValueError(f"unknown task '{name}': {TASK_NAME_HELP}")
 
 
+def make_stream(tasks: Sequence[Task], batch_size: int, seq_len: int, seed: int,
+                weights: Sequence[float] | None = None, fast: bool = False):
+    """The one place a training stream is chosen: episodes if any task hides a rule (each row must
+    hold one rule), else examples; the numpy stream of either kind when `fast` (FastTrainStream,
+    FastEpisodeStream), else the Python one (TrainStream, EpisodeStream)."""
+    if any(isinstance(t, HiddenRuleTask) for t in tasks):
+        cls = FastEpisodeStream if fast else EpisodeStream
+    else:
+        cls = FastTrainStream if fast else TrainStream
+    return cls(tasks, batch_size, seq_len, seed, weights)
+
+
 __all__ = [
     "ArithmeticTask", "ModularTask", "Example", "Task", "TrainStream", "IGNORE_INDEX", "VOCAB",
     "VOCAB_SIZE", "encode", "decode", "make_task", "OPERATIONS", "MOD_OPERATIONS", "TASK_NAME_HELP",
     "ScratchpadTask", "MARKER", "parse_final", "split_steps", "step_accuracy", "FORMAT_SUFFIXES",
     "base_task", "with_format", "check_task_format", "EpisodeStream", "HiddenOpTask",
     "HiddenRuleTask", "LinearRuleTask", "few_shot_set", "heldout_task_name", "make_stream",
-    "max_shots", "shots_fit",
+    "max_shots", "shots_fit", "FastTrainStream", "FastEpisodeStream",
 ]

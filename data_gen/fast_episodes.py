@@ -21,7 +21,7 @@ from typing import Sequence
 
 import numpy as np
 
-from .fast_stream import NumpyStream, _const, _digits, _one_length, sampler_for
+from .fast_stream import NumpyStream, const_tokens, digits, one_length, sampler_for
 from .icl import HIDDEN_OPS, EpisodeStream, HiddenOpTask, HiddenRuleTask, LinearRuleTask
 from .task import Task
 from .tokenizer import PAD_ID, STOI
@@ -63,8 +63,8 @@ class _OpSampler:
             mine = rule == i
             value[mine] = HIDDEN_OPS[op](x[mine], y[mine])
         sign = np.where(value < 0, STOI["-"], STOI["+"])[:, None]
-        return np.concatenate([_digits(x, n), _const("?", m), _digits(y, n), _const("=", m), sign,
-                               _digits(np.abs(value), 2 * n), _const("\n", m)], axis=1)
+        return np.concatenate([digits(x, n), const_tokens("?", m), digits(y, n), const_tokens("=", m), sign,
+                               digits(np.abs(value), 2 * n), const_tokens("\n", m)], axis=1)
 
 
 class _LinearRuleSampler:
@@ -95,8 +95,8 @@ class _LinearRuleSampler:
         x, y = self.pairs[pick, 0], self.pairs[pick, 1]
         a, b = self.rules[rule, 0], self.rules[rule, 1]
         z = (a * x + b * y) % p
-        return np.concatenate([_digits(x, w), _const(":", m), _digits(y, w), _const("=", m),
-                               _digits(z, w), _const("\n", m)], axis=1)
+        return np.concatenate([digits(x, w), const_tokens(":", m), digits(y, w), const_tokens("=", m),
+                               digits(z, w), const_tokens("\n", m)], axis=1)
 
 
 class _PlainSampler:
@@ -129,7 +129,7 @@ class FastEpisodeStream(NumpyStream):
                  weights: Sequence[float] | None = None):
         super().__init__(tasks, batch_size, seq_len, seed, weights)
         if not all(type(t) in (HiddenOpTask, LinearRuleTask) or
-                   (not isinstance(t, HiddenRuleTask) and _one_length(t)) for t in self.tasks):
+                   (not isinstance(t, HiddenRuleTask) and one_length(t)) for t in self.tasks):
             self._pack_row_by_row(EpisodeStream, weights)
             return
         self.samplers = [episode_sampler_for(t) for t in self.tasks]

@@ -47,7 +47,7 @@ _DIGIT_ID = np.array([STOI[str(d)] for d in range(10)], dtype=np.int64)
 _FOUR_DIGITS = _DIGIT_ID[(np.arange(10_000)[:, None] // np.array([1000, 100, 10, 1])[None, :]) % 10]
 
 
-def _digits(values: np.ndarray, width: int) -> np.ndarray:
+def digits(values: np.ndarray, width: int) -> np.ndarray:
     """(n,) non-negative int64 -> (n, width) token ids of their zero-padded decimal digits."""
     chunks = []
     rest = values
@@ -57,7 +57,7 @@ def _digits(values: np.ndarray, width: int) -> np.ndarray:
     return np.concatenate(chunks[::-1], axis=1)[:, -width:]
 
 
-def _const(token: str, n: int) -> np.ndarray:
+def const_tokens(token: str, n: int) -> np.ndarray:
     """(n, len(token)) ids of a fixed piece of text, as a broadcast view (no copy)."""
     return np.broadcast_to(np.array(encode(token), dtype=np.int64), (n, len(token)))
 
@@ -99,19 +99,19 @@ class _ArithmeticSampler(_Sampler):
         a, b = self._pairs(rng, n)
         symbol = {"add": "+", "sub": "-", "mul": "*"}[t.op]
         if t.op == "add":
-            answer = _digits(a + b, d + 1)
+            answer = digits(a + b, d + 1)
         elif t.op == "mul":
-            answer = _digits(a * b, 2 * d)
+            answer = digits(a * b, 2 * d)
         else:
             diff = a - b
-            answer = _digits(np.abs(diff), d)
+            answer = digits(np.abs(diff), d)
         if t.fmt == "reversed":
             answer = answer[:, ::-1]
-        parts = [_digits(a, d), _const(symbol, n), _digits(b, d), _const("=", n)]
+        parts = [digits(a, d), const_tokens(symbol, n), digits(b, d), const_tokens("=", n)]
         if t.op == "sub":
             sign = np.where(diff < 0, STOI["-"], STOI["+"])[:, None]
             parts.append(sign)
-        parts += [answer, _const("\n", n)]
+        parts += [answer, const_tokens("\n", n)]
         return np.concatenate(parts, axis=1)
 
 
@@ -134,12 +134,12 @@ class _ModularSampler(_Sampler):
             z = (a * self.inverse[b]) % p
         else:
             z = MOD_OPERATIONS[t.op][1](a, b, p)  # the task's own formula, on arrays
-        answer = _digits(z, w)
+        answer = digits(z, w)
         if t.fmt == "reversed":
             answer = answer[:, ::-1]
         symbol = MOD_OPERATIONS[t.op][0]
-        return np.concatenate([_digits(a, w), _const(symbol, n), _digits(b, w), _const(f"%{p}=", n),
-                               answer, _const("\n", n)], axis=1)
+        return np.concatenate([digits(a, w), const_tokens(symbol, n), digits(b, w), const_tokens(f"%{p}=", n),
+                               answer, const_tokens("\n", n)], axis=1)
 
 
 class _PythonSampler(_Sampler):
@@ -165,7 +165,7 @@ class _PythonSampler(_Sampler):
         return np.array(rows, dtype=np.int64).reshape(n, self.length)
 
 
-def _one_length(task: Task, samples: int = 16) -> bool:
+def one_length(task: Task, samples: int = 16) -> bool:
     """Whether every example of `task` has one length: a few samples agree with max_text_len."""
     lengths = {len(task.sample_train(random.Random(s)).text) for s in range(samples)}
     declared = getattr(task, "max_text_len", None)
@@ -251,7 +251,7 @@ class FastTrainStream(NumpyStream):
     def __init__(self, tasks: Sequence[Task], batch_size: int, seq_len: int, seed: int,
                  weights: Sequence[float] | None = None):
         super().__init__(tasks, batch_size, seq_len, seed, weights)
-        if not all(_one_length(t) for t in self.tasks):  # examples of varying length
+        if not all(one_length(t) for t in self.tasks):  # examples of varying length
             self._pack_row_by_row(TrainStream, weights)
             return
         self.samplers = [sampler_for(t) for t in self.tasks]

@@ -27,8 +27,8 @@ Hidden-rule tasks (names are registered in `data_gen.make_task`)
 
 Training rows for hidden-rule tasks are episodes (see EpisodeStream): one hidden rule per context,
 its examples one after another, loss on every answer, so the model is trained at every shot count
-from 0 to what fits. `make_stream` picks EpisodeStream when a mixture holds a hidden-rule task and
-the plain TrainStream otherwise.
+from 0 to what fits. `data_gen.make_stream` picks EpisodeStream when a mixture holds a hidden-rule
+task and the plain TrainStream otherwise.
 """
 from __future__ import annotations
 
@@ -385,21 +385,3 @@ def heldout_task_name(name: str) -> str | None:
     if name.startswith("icl-rule") and not name.endswith("-new"):
         return name + "-new"
     return None
-
-
-def make_stream(tasks: Sequence[Task], batch_size: int, seq_len: int, seed: int,
-                weights: Sequence[float] | None = None, fast: bool = False):
-    """The one place a training stream is chosen: episodes if any task hides a rule (its rows must
-    share one), else examples; the numpy stream of either kind when `fast`, else the Python one."""
-    if any(isinstance(t, HiddenRuleTask) for t in tasks):
-        if fast:
-            from .fast_episodes import FastEpisodeStream
-            cls = FastEpisodeStream
-        else:
-            cls = EpisodeStream
-    elif fast:
-        from .fast_stream import FastTrainStream
-        cls = FastTrainStream
-    else:
-        cls = TrainStream
-    return cls(tasks, batch_size, seq_len, seed, weights)

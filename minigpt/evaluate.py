@@ -18,7 +18,7 @@ import torch
 from data_gen.task import Example, uniform_digit_chance
 from data_gen.tokenizer import EOS_ID, decode, encode
 
-from .generate import _autocast, greedy_generate
+from .generate import autocast_for, greedy_generate
 
 METRIC_NAMES = ("exact_match", "per_digit_acc", "edit_distance", "answer_logprob")
 
@@ -48,7 +48,7 @@ def _score_batch(model, batch: Sequence[Example], device: torch.device,
     prompt_ids = [encode(ex.prompt) for ex in batch]
     prompts = torch.tensor(prompt_ids, device=device)                               # (B, Lp)
     answers = torch.tensor([encode(ex.answer) for ex in batch], device=device)      # (B, La)
-    with _autocast(device):
+    with autocast_for(device):
         full = torch.cat([prompts, answers], dim=1)
         logits, _ = model(full[:, :-1])
         logp = torch.log_softmax(logits[:, prompts.size(1) - 1:].float(), dim=-1)  # (B, La, V)

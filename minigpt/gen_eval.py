@@ -34,7 +34,7 @@ from data_gen.task import Example, Task
 from data_gen.tokenizer import EOS_ID, decode, encode
 
 from .evaluate import METRIC_NAMES, edit_distance
-from .generate import greedy_generate
+from .generate import autocast_for, greedy_generate
 
 GEN_METRIC_NAMES = METRIC_NAMES + ("step_acc", "no_answer")
 
@@ -45,12 +45,6 @@ def score_final(written: str | None, gold: str) -> dict[str, float]:
     return {"exact_match": float(written == gold),
             "per_digit_acc": sum(w == g for w, g in zip(written, gold)) / len(gold),
             "edit_distance": float(edit_distance(written, gold))}
-
-
-def _autocast(device: torch.device):
-    if device.type == "cuda":
-        return torch.autocast("cuda", dtype=torch.bfloat16)
-    return torch.autocast("cpu", enabled=False)
 
 
 @torch.no_grad()
@@ -70,7 +64,7 @@ def final_answer_logprobs(model, task: Task, examples: Sequence[Example], device
             chunk = idx[start:start + batch_size]
             full = torch.tensor([encode(examples[i].prompt + examples[i].answer) for i in chunk],
                                 device=device)                                   # (B, total)
-            with _autocast(device):
+            with autocast_for(device):
                 logits, _ = model(full[:, :-1])
             # positions total-final_len-1 .. total-2 predict the final answer's tokens
             logp = torch.log_softmax(logits[:, total - final_len - 1:].float(), dim=-1)

@@ -32,8 +32,9 @@ import torch
 from data_gen.tokenizer import EOS_ID
 
 
-def _autocast(device: torch.device):
-    """bf16 autocast on CUDA (as training runs there), none elsewhere."""
+def autocast_for(device: torch.device):
+    """bf16 autocast on CUDA (as training runs there), none elsewhere: the one place evaluation and
+    decoding choose their precision."""
     if device.type == "cuda":
         return torch.autocast("cuda", dtype=torch.bfloat16)
     return torch.autocast("cpu", enabled=False)
@@ -120,7 +121,7 @@ def greedy_generate(model, prompts: Sequence[Sequence[int]], max_new_tokens: int
     was_training = model.training
     model.eval()
     try:
-        with torch.no_grad(), _autocast(device):
+        with torch.no_grad(), autocast_for(device):
             for indices in by_length.values():
                 for start in range(0, len(indices), batch_size):
                     chunk = indices[start:start + batch_size]

@@ -66,7 +66,8 @@ def estimate_run(config: GPTConfig, steps: int, batch_size: int, seq_len: int,
             "bytes": 16 * n_total + activations + logits}
 
 
-def _memory_bytes(device_type: str) -> float | None:
+def memory_bytes(device_type: str) -> float | None:
+    """The memory of the device type here in bytes (the GPU's, or the machine's RAM), or None."""
     import os
 
     import torch
@@ -86,7 +87,7 @@ def size_warnings(config: GPTConfig, steps: int, batch_size: int, seq_len: int,
     if est["seconds"] > WARN_SECONDS:
         out.append(f"{label} is estimated to take about {est['seconds'] / 3600:.1f} hours on "
                    f"{device_type} ({steps} steps x {batch_size} x {seq_len} tokens)")
-    memory = _memory_bytes(device_type)
+    memory = memory_bytes(device_type)
     if memory and est["bytes"] > WARN_MEMORY_FRAC * memory:
         out.append(f"{label} needs an estimated {est['bytes'] / 2**30:.1f} GiB, "
                    f"{est['bytes'] / memory:.0%} of the {memory / 2**30:.0f} GiB here; lower "

@@ -30,7 +30,8 @@ import sys
 from pathlib import Path
 
 from .results import write_text_atomic
-from .validate import FRACTION_METRICS, ResultsError, check_rows, raise_errors
+from .results import ResultsError
+from .validate import FRACTION_METRICS, check_rows, raise_errors
 
 REQUIRED = ("family", "model", "params", "task", "metric", "value")
 OPTIONAL = ("flops", "n_eval", "chance")

@@ -3,10 +3,10 @@
     python -m sweeps.merge OUT_DIR RUN_DIR [RUN_DIR ...] [--force] [--threshold 0.5]
 
 The merged folder looks like one runner's output (config.json, results.jsonl, curves.jsonl, tb/)
-and gets the emergence report of `sweeps.report`, which follows Wei et al. 2022 ("Emergent
-Abilities of Large Language Models") and Schaeffer et al. 2023 ("Are Emergent Abilities of Large
-Language Models a Mirage?"). Parts must agree on every config key except those that say which part
-of the sweep they ran; rows duplicated across parts must be identical.
+and gets its own kind of report (`python -m sweeps.report`: emergence, icl or instructions, as the
+sweep recorded). Parts must agree on every config key except those that say which part of the
+sweep they ran or where it ran; rows duplicated across parts (the same key, sweeps.results.row_key)
+must be identical.
 """
 from __future__ import annotations
 
@@ -16,18 +16,17 @@ import shutil
 import sys
 from pathlib import Path
 
-from sweeps.results import write_text_atomic
-from sweeps.emergence import ResultsError, load_results
-from sweeps.report import build_report, flatten, format_table, load_curves
+from . import report
+from .results import (ResultsError, curve_row_key, flatten_config, jsonl_text, read_config,
+                      read_curves, row_key, write_text_atomic)
+from .validate import read_results
 
 # Config keys allowed to differ between parts: what each part ran, and where/when it ran.
 UNION_KEYS = ("tasks", "sizes", "seeds", "conditions")
-PART_KEYS = frozenset({"device", "device_type", "shard"})  # what sweeps.runner lets differ
-RESULT_KEY = ("task_set", "condition", "task", "size", "seed", "shots")  # shots: None in old rows
+PART_KEYS = frozenset({"device", "device_type", "shard", "provenance"})  # may differ by part
 # Fields that measure how a run went on its machine rather than what it computed: two reruns of one
 # shard differ in them and are still the same result.
-MEASUREMENT_FIELDS = frozenset({"wall_time_s", "device", "attn", "norm"})
-CURVE_KEY = RESULT_KEY + ("step",)
+MEASUREMENT_FIELDS = frozenset({"wall_time_s", "device", "attn", "norm", "threads"})
 
 
 class MergeError(ValueError):
@@ -42,24 +41,21 @@ def _varies(key: str) -> bool:
 
 
 def load_config(run_dir: Path) -> dict:
-    path = run_dir / "config.json"
-    if not path.is_file():
-        raise MergeError(f"{path}: file not found")
+    """A part's config.json; MergeError when it is missing or unreadable."""
+    if not (run_dir / "config.json").is_file():
+        raise MergeError(f"{run_dir / 'config.json'}: file not found")
     try:
-        cfg = json.loads(path.read_text())
-    except json.JSONDecodeError as e:
-        raise MergeError(f"{path}: invalid JSON ({e.msg})") from None
-    if not isinstance(cfg, dict):
-        raise MergeError(f"{path}: expected a JSON object")
-    return cfg
+        return read_config(run_dir)
+    except ResultsError as e:
+        raise MergeError(str(e)) from None
 
 
 def check_compatible(configs: list[dict], dirs: list[Path]) -> None:
     """Every part must match the first on all keys but the part-specific ones; nested keys are
     compared one by one so the message names e.g. train.lr_base, not all of train."""
-    base = flatten(configs[0])
+    base = flatten_config(configs[0])
     for cfg, d in zip(configs[1:], dirs[1:]):
-        cfg = flatten(cfg)
+        cfg = flatten_config(cfg)
         keys = (set(base) | set(cfg)) - {k for k in set(base) | set(cfg) if _varies(k)}
         differ = sorted(k for k in keys if base.get(k, "<missing>") != cfg.get(k, "<missing>"))
         if differ:
@@ -73,7 +69,7 @@ def merged_config(configs: list[dict], rows: list[dict], dirs: list[Path]) -> di
     """The first config with shard keys dropped and tasks/sizes/seeds unioned (sizes ordered by
     params); other part keys that differ (e.g. device_type) are listed under part_differences."""
     out = {k: v for k, v in configs[0].items() if not k.startswith("shard")}
-    flat = [flatten(c) for c in configs]
+    flat = [flatten_config(c) for c in configs]
     keys = dict.fromkeys(k for f in flat for k in f)
     diffs = {k: [f.get(k) for f in flat] for k in keys
              if k not in UNION_KEYS and not k.startswith("shard") and len({json.dumps(f.get(k))
@@ -91,24 +87,24 @@ def merged_config(configs: list[dict], rows: list[dict], dirs: list[Path]) -> di
     return out
 
 
-def dedupe(parts: list[tuple[Path, list[dict]]], key_fields: tuple, name: str) -> list[dict]:
+def dedupe(parts: list[tuple[Path, list[dict]]], key, name: str) -> list[dict]:
     """Concatenate rows; drop exact duplicates, refuse ones that share a key but differ."""
     seen: dict[tuple, tuple[Path, dict]] = {}
     out = []
     for d, rows in parts:
         for r in rows:
-            key = tuple(r.get(k) for k in key_fields)
-            if key in seen:
-                old = seen[key][1]
+            key_value = key(r)
+            if key_value in seen:
+                old = seen[key_value][1]
                 differ = sorted(k for k in set(old) | set(r)
                                 if k not in MEASUREMENT_FIELDS and old.get(k) != r.get(k))
                 if differ:
                     detail = "; ".join(f"{k}: {old.get(k)!r} vs {r.get(k)!r}" for k in differ[:5])
-                    raise MergeError(f"conflicting duplicate in {name} for "
-                                     f"{dict(zip(key_fields, key))}: {seen[key][0]} and {d} differ "
+                    raise MergeError(f"conflicting duplicate in {name} for {key_value}: "
+                                     f"{seen[key_value][0]} and {d} differ "
                                      f"in {', '.join(differ)} ({detail})")
                 continue
-            seen[key] = (d, r)
+            seen[key_value] = (d, r)
             out.append(r)
     return out
 
@@ -132,10 +128,6 @@ def copy_tb(dirs: list[Path], out: Path) -> None:
             shutil.copy2(f, dst)
 
 
-def _jsonl(rows: list[dict]) -> str:
-    return "".join(json.dumps(r) + "\n" for r in rows)
-
-
 def _prepare_out(out: Path, dirs: list[Path], force: bool) -> None:
     if any(out.resolve() == d.resolve() for d in dirs):
         raise MergeError(f"{out}: OUT_DIR must not be one of the inputs")
@@ -151,8 +143,9 @@ def _prepare_out(out: Path, dirs: list[Path], force: bool) -> None:
 
 
 def merge_runs(out: str | Path, run_dirs: list[str | Path], force: bool = False,
-               threshold_frac: float = 0.5) -> Path:
-    """Merge RUN_DIRs into OUT, then build its report; returns the report folder."""
+               threshold_frac: float = 0.5) -> tuple[Path, str]:
+    """Merge RUN_DIRs into OUT, then build its report; returns the report folder and the text the
+    report prints."""
     out, dirs = Path(out), [Path(d) for d in run_dirs]
     if not dirs:
         raise MergeError("no RUN_DIR given")
@@ -162,19 +155,19 @@ def merge_runs(out: str | Path, run_dirs: list[str | Path], force: bool = False,
     configs = [load_config(d) for d in dirs]
     check_compatible(configs, dirs)
     try:
-        results = [(d, load_results(d)) for d in dirs]
-        curves = [(d, load_curves(d)) for d in dirs]
+        results = [(d, read_results(d)[0]) for d in dirs]
+        curves = [(d, read_curves(d)) for d in dirs]
     except ResultsError as e:
         raise MergeError(str(e)) from None
-    rows = dedupe(results, RESULT_KEY, "results.jsonl")
-    curve_rows = dedupe(curves, CURVE_KEY, "curves.jsonl")
+    rows = dedupe(results, row_key, "results.jsonl")
+    curve_rows = dedupe(curves, curve_row_key, "curves.jsonl")
     _prepare_out(out, dirs, force)
     write_text_atomic(out / "config.json", json.dumps(merged_config(configs, rows, dirs), indent=1))
-    write_text_atomic(out / "results.jsonl", _jsonl(rows))
+    write_text_atomic(out / "results.jsonl", jsonl_text(rows))
     if curve_rows:
-        write_text_atomic(out / "curves.jsonl", _jsonl(curve_rows))
+        write_text_atomic(out / "curves.jsonl", jsonl_text(curve_rows))
     copy_tb(dirs, out)
-    return build_report(out, threshold_frac)
+    return report.build(out, threshold_frac=threshold_frac)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -188,12 +181,12 @@ def main(argv: list[str] | None = None) -> int:
     if not 0.0 < args.threshold < 1.0:
         ap.error(f"--threshold must be in (0, 1), got {args.threshold}")
     try:
-        report = merge_runs(args.out_dir, args.run_dirs, args.force, args.threshold)
+        folder, text = merge_runs(args.out_dir, args.run_dirs, args.force, args.threshold)
     except (MergeError, ResultsError, OSError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
-    print(format_table(args.out_dir))
-    print(f"\nmerged {len(args.run_dirs)} part(s) into {args.out_dir}; report at {report}")
+    print(text)
+    print(f"\nmerged {len(args.run_dirs)} part(s) into {args.out_dir}; report at {folder}")
     return 0
 
 

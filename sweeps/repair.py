@@ -5,7 +5,8 @@
 The runner never tears results.jsonl (every write replaces the whole file), so a bad line means
 the file was changed by something else. This keeps a backup of each file it changes
 (`results.jsonl.bak-<time>`), drops lines that are not JSON objects with the keys a row needs and
-rows that repeat a (condition, task, size, seed) key, and removes leftover temporary files. A sweep
+rows that repeat a row key (sweeps.results.row_key: condition, task, size, seed, shots), and
+removes leftover temporary files. A sweep
 resumed on the folder afterwards retrains every run that lost a row, and only those.
 """
 from __future__ import annotations
@@ -17,18 +18,14 @@ import sys
 import time
 from pathlib import Path
 
-from .results import write_text_atomic
+from .results import curve_row_key, row_key, write_text_atomic
 
-ROW_KEYS = {"results.jsonl": ("task", "size", "seed"), "curves.jsonl": ("task", "size", "seed", "step")}
-
-
-def _key(row: dict, fields: tuple[str, ...]) -> tuple:
-    # a task evaluated at several shot counts has one row per count (old rows: 0 shots)
-    return (row.get("condition", "default"), row.get("shots", 0),
-            *(json.dumps(row.get(k)) for k in fields))
+# file -> (the keys a row must have, the function giving its key)
+ROW_KEYS = {"results.jsonl": (("task", "size", "seed"), row_key),
+            "curves.jsonl": (("task", "size", "seed", "step"), curve_row_key)}
 
 
-def repair_file(path: Path, fields: tuple[str, ...]) -> list[str]:
+def repair_file(path: Path, fields: tuple[str, ...], key=row_key) -> list[str]:
     """Rewrite `path` without bad or repeated lines; returns one sentence per line dropped."""
     if not path.is_file():
         return []
@@ -44,10 +41,10 @@ def repair_file(path: Path, fields: tuple[str, ...]) -> list[str]:
         if not isinstance(row, dict) or any(k not in row for k in fields):
             dropped.append(f"{path.name} line {number}: not a row with {', '.join(fields)}")
             continue
-        if _key(row, fields) in seen:
+        if key(row) in seen:
             dropped.append(f"{path.name} line {number}: repeats an earlier row's key")
             continue
-        seen.add(_key(row, fields))
+        seen.add(key(row))
         kept.append(line)
     if dropped:
         backup = path.with_name(f"{path.name}.bak-{time.strftime('%Y%m%d-%H%M%S')}")
@@ -63,8 +60,8 @@ def repair(run_dir: Path) -> list[str]:
     if not (run_dir / "results.jsonl").is_file():
         raise ValueError(f"{run_dir}: holds no results.jsonl, so there is nothing to repair")
     notes = []
-    for name, fields in ROW_KEYS.items():
-        notes += repair_file(run_dir / name, fields)
+    for name, (fields, key) in ROW_KEYS.items():
+        notes += repair_file(run_dir / name, fields, key)
     for tmp in list(run_dir.glob("*.tmp")) + list((run_dir / "ckpt").glob("*.tmp")):
         tmp.unlink()
         notes.append(f"removed the partial file {tmp}")

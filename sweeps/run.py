@@ -19,13 +19,15 @@ import torch
 from data_gen import TASK_NAME_HELP, heldout_task_name, make_task
 from kernels import ATTENTION_CHOICES, NORM_CHOICES, resolve_attention, resolve_norm
 from minigpt.config import CPU_LADDER, SIZES, GPTConfig, check_device
-from minigpt.flops import estimate_run, size_warnings
+from minigpt.flops import estimate_run, memory_bytes, size_warnings
 from minigpt.threads import configure_threads
 from minigpt.train import STOP_REQUESTED
 
-from .runner import WorkerError, run_sweep, unit_groups, unit_steps
-from .specs import BUDGETS, SWEEPS, shot_plan
-from .tables import print_tables
+from . import report
+from .catalog import SWEEPS
+from .pool import WorkerError, unit_groups
+from .runner import run_sweep, unit_steps
+from .specs import BUDGETS, shot_plan
 
 
 def _csv(text: str) -> list[str]:
@@ -137,6 +139,8 @@ def apply_flags(parser, args, cfg):
             parser.error(f"--shots: expected comma-separated non-negative integers such as 0,1,4, "
                          f"got '{args.shots}'")
         changes["shots"] = _unique("--shots", sorted(shots))
+        if len(changes["shots"]) > 1:  # accuracy against k is the in-context report's view
+            changes["report"] = "icl"
     if args.batch_size is not None:
         if args.batch_size < 1:
             parser.error(f"--batch-size must be a positive integer, got {args.batch_size}")
@@ -212,9 +216,8 @@ def check_budget(parser, cfg, device_type: str) -> None:
     for warning in size_warnings(model, t.steps, t.batch_size, t.seq_len, device_type,
                                  label=f"size {largest}"):
         _say(f"warning: {warning}")
-    from minigpt.flops import _memory_bytes
     need, have = estimate_run(model, t.steps, t.batch_size, t.seq_len, device_type)["bytes"], \
-        _memory_bytes(device_type)
+        memory_bytes(device_type)
     if have and need > have:
         parser.error(f"size {largest} at batch {t.batch_size} x {t.seq_len} tokens needs an estimated "
                      f"{need / 2**30:.0f} GiB, more than the {have / 2**30:.0f} GiB here; lower "
@@ -282,38 +285,22 @@ def main(argv: list[str] | None = None) -> int:
         _say(f"error: {exc}")
         return 2
     print(f"\nsweep finished in {time.perf_counter() - started:.0f}s wall time\n")
-    if args.sweep == "instructions":  # one row per phrasing: its own report, not 27 task tables
-        from .instructions_report import main as instructions_report
-        return 0 if args.no_report else instructions_report([str(out)])
-    if len(cfg.shots) > 1 or cfg.eval_only:  # rows per (task, k): the in-context report reads them
-        from .icl_report import build_icl_report, format_icl_tables
-        print(format_icl_tables(rows))
-        if args.no_report:
+    return _report(out, args.no_report)
+
+
+def _report(out: Path, skip: bool) -> int:
+    """Print the run's tables and verdicts and, unless skipped, write its report (the sweep's
+    own kind of report: sweeps.report)."""
+    try:
+        if skip:
+            print(report.summarise(out))
             return 0
-        try:
-            report = build_icl_report(out)
-        except (ValueError, OSError) as exc:
-            _say(f"error: the sweep finished and its results are saved, but the report failed: {exc}")
-            return 2
-        print(f"report: {report}")
-        return 0
-    if cfg.shots != (0,):
-        print(f"(evaluated {cfg.shots[0]}-shot: {cfg.shots[0]} solved training examples before "
-              f"each query)")
-    print_tables(rows)
-    if not args.no_report:
-        from .report import build_report, format_seed_table, format_table
-        try:
-            report_dir = build_report(out)
-        except (ValueError, OSError) as exc:
-            _say(f"error: the sweep finished and its results are saved, but the report failed: {exc}")
-            return 2
-        print(format_table(out))
-        seeds = format_seed_table(out)
-        if seeds:
-            print("\nseeds that have the ability / seeds trained (exact match), mean (lowest-"
-                  "highest seed):\n" + seeds)
-        print(f"report: {report_dir / 'report.md'}")
+        folder, text = report.build(out)
+    except (ValueError, OSError) as exc:
+        _say(f"error: the sweep finished and its results are saved, but the report failed: {exc}")
+        return 2
+    print(text)
+    print(f"report: {folder / 'report.md'}")
     return 0
 
 

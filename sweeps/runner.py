@@ -1,10 +1,11 @@
-"""Runs a sweep: one model per (size, seed), trained on the task mixture, evaluated on every task.
+"""Runs a sweep: one model per (condition, size, seed), trained on the task mixture, evaluated on
+every task; the units run here one after another or in worker processes (sweeps.pool).
 
-The run folder holds everything a report needs and survives a crash at any moment:
+The run folder (sweeps.rundir) holds everything a report needs and survives a crash at any moment:
 
     config.json     the resolved sweep config (a resumed run must match it)
-    results.jsonl   one row per (condition, task, size, seed); a unit's rows are written in one
-                    atomic replace
+    results.jsonl   one row per (condition, task, size, seed, shots); a unit's rows are written in
+                    one atomic replace
     curves.jsonl    evaluations during training, one row per (condition, task, size, seed, step)
     tb/<unit>/      TensorBoard scalars, <unit> = <condition>-<size>-s<seed>
     ckpt/<unit>.pt  the checkpoint of an unfinished unit (deleted once its rows exist)
@@ -17,24 +18,18 @@ add step_acc and no_answer. Plain tasks keep minigpt.evaluate's fixed-width deco
 A unit is one (condition, size, seed) training run. Under a token budget every condition trains
 the same number of steps; under an example budget each condition's steps are set so that it sees
 as many training examples as the first condition (SweepConfig.reference_condition) does in the
-configured steps (long scratchpad
-examples then get more tokens).
+configured steps (long scratchpad examples then get more tokens).
 
 Started again on the same folder, the runner skips units all of whose rows exist, continues an
 unfinished unit from its checkpoint, retrains a unit with a row missing (its old rows are replaced,
-never doubled), and never writes a row twice. While a sweep runs it holds an exclusive lock on
-RUN_DIR/.lock (flock: the kernel releases it when the process dies, even by kill -9), so a second
-sweep started on the same folder stops with a message instead of writing the same rows again.
+never doubled), and never writes a row twice. While a sweep runs it holds the run folder's lock
+(sweeps.rundir.run_lock), so a second sweep started on the same folder stops with a message
+instead of writing the same rows again.
 """
 from __future__ import annotations
 
-import fcntl
-import json
-import os
-import sys
 import time
-from contextlib import contextmanager
-from dataclasses import MISSING, asdict, fields, replace
+from dataclasses import replace
 from pathlib import Path
 from typing import Callable
 
@@ -51,90 +46,10 @@ from minigpt.model import GPT
 from minigpt.train import Trainer
 
 from . import stages
-from .results import append_jsonl_atomic, folder_lock, read_jsonl, write_text_atomic
+from .pool import run_parallel
+from .results import append_jsonl_atomic, read_jsonl
+from .rundir import finished_units, prepare_run_dir, run_lock, write_unit_rows
 from .specs import SweepConfig, ability_of, shot_plan
-
-
-LOCK_NAME = ".lock"
-
-
-@contextmanager
-def run_lock(run_dir: Path):
-    """Hold RUN_DIR/.lock exclusively, or raise a ValueError naming the process that holds it."""
-    run_dir.mkdir(parents=True, exist_ok=True)
-    fd = os.open(run_dir / LOCK_NAME, os.O_RDWR | os.O_CREAT, 0o644)
-    try:
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            holder = os.pread(fd, 32, 0).decode(errors="replace").strip() or "unknown"
-            raise ValueError(f"{run_dir} is in use by another sweep (pid {holder}); wait for it to "
-                             f"finish, or choose another --out") from None
-        os.ftruncate(fd, 0)
-        os.pwrite(fd, str(os.getpid()).encode(), 0)
-        yield
-    finally:
-        os.close(fd)  # closing the descriptor releases the lock
-
-
-def unit_key(row: dict) -> tuple[str, str, int]:
-    return row.get("condition", "default"), row["size"], row["seed"]
-
-
-def finished_units(cfg: SweepConfig, rows: list[dict]) -> set[tuple[str, str, int]]:
-    """Units that have a row for every (task, shots) they evaluate (a unit missing one is not
-    finished)."""
-    have: dict[tuple, set[tuple[str, int]]] = {}
-    for r in rows:
-        have.setdefault(unit_key(r), set()).add((r["task"], r.get("shots", 0)))
-    expected = {c.name: {(t, k) for t, ks in shot_plan(cfg, c.name)[0].items() for k in ks}
-                for c in cfg.conditions}
-    return {u for u, tasks in have.items() if u[0] in expected and expected[u[0]] <= tasks}
-
-
-def write_unit_rows(path: Path, rows: list[dict]) -> None:
-    """Add one unit's rows, replacing any rows that unit had (a partial unit being redone)."""
-    key = unit_key(rows[0])
-    with folder_lock(path.parent):  # worker processes add rows side by side
-        kept = [r for r in read_jsonl(path) if unit_key(r) != key]
-        write_text_atomic(path, "".join(json.dumps(r, sort_keys=True) + "\n" for r in kept + rows))
-
-
-def config_record(cfg: SweepConfig, device: str, shard: tuple[int, int] = (0, 1)) -> dict:
-    record = asdict(cfg)
-    if cfg.budget == "tokens":  # the reference condition matters only under an examples budget
-        del record["budget_reference"]
-    else:
-        record["budget_reference"] = asdict(cfg.reference_condition)
-    record["device_type"] = torch.device(device).type
-    if shard != (0, 1):
-        record["shard"] = f"{shard[0]}/{shard[1]}"  # a part of a sweep; sweeps.merge joins parts
-    return json.loads(json.dumps(record))  # tuples -> lists, as they read back from disk
-
-
-def prepare_run_dir(cfg: SweepConfig, run_dir: Path, device: str,
-                    shard: tuple[int, int] = (0, 1)) -> bool:
-    """Write config.json, or check it matches on resume. True if the folder held a run already."""
-    run_dir = Path(run_dir)
-    path = run_dir / "config.json"
-    record = config_record(cfg, device, shard)
-    if path.exists():
-        old = json.loads(path.read_text())
-        # a field added after the run was written reads as its default
-        defaults = json.loads(json.dumps({f.name: f.default for f in fields(SweepConfig)
-                                          if f.default is not MISSING}))
-        differing = sorted(k for k in set(old) | set(record)
-                           if old.get(k, defaults.get(k)) != record.get(k, defaults.get(k)))
-        if differing:
-            raise ValueError(f"{run_dir} holds a run with a different config (keys differ: "
-                             f"{', '.join(differing)}); resume with the same flags or choose "
-                             f"another --out")
-        return True
-    if run_dir.exists() and any(p.name != LOCK_NAME for p in run_dir.iterdir()):
-        raise ValueError(f"{run_dir} exists, is not empty and holds no config.json: refusing to "
-                         f"write a run into it")
-    write_text_atomic(path, json.dumps(record, indent=2, sort_keys=True) + "\n")
-    return False
 
 
 def make_stream(kind: str, device: str, tasks, batch_size: int, seq_len: int, seed: int,
@@ -289,7 +204,7 @@ def run_sweep(cfg: SweepConfig, run_dir: Path, device: str, shard: tuple[int, in
     """Run every unit of this shard not already in results.jsonl; returns all rows of the run.
 
     With `workers` > 1 the units run in that many worker processes with `threads` torch threads
-    each (default: this process's count divided among them); see run_parallel."""
+    each (default: this process's count divided among them); see sweeps.pool."""
     run_dir = Path(run_dir)
     if run_dir.exists() and not run_dir.is_dir():
         raise ValueError(f"{run_dir} is a file, not a run folder")
@@ -301,10 +216,20 @@ def run_sweep(cfg: SweepConfig, run_dir: Path, device: str, shard: tuple[int, in
         return _run_locked(cfg, run_dir, device, shard, progress, log, workers, threads)
 
 
-def _finish_unit(cfg: SweepConfig, run_dir: Path, unit: tuple[str, str, int], rows: list[dict],
-                 seconds: float) -> str:
+def train_and_record(cfg: SweepConfig, condition: str, size: str, seed: int, run_dir: Path,
+                     device: str, progress: bool = True, log: Callable[[str], None] = print,
+                     position: int | None = None) -> str:
+    """Train one unit, write its rows and drop its checkpoint; returns the line that reports it.
+    The job of one unit, in this process or in a worker (sweeps.pool)."""
+    started = time.perf_counter()
+    rows = train_unit(cfg, condition, size, seed, run_dir, device, progress=progress, log=log,
+                      position=position)
+    return _finish_unit(cfg, run_dir, rows, time.perf_counter() - started)
+
+
+def _finish_unit(cfg: SweepConfig, run_dir: Path, rows: list[dict], seconds: float) -> str:
     """Write a trained unit's rows, drop its checkpoint; returns the line that reports it."""
-    condition, size, seed = unit
+    condition, size, seed = rows[0]["condition"], rows[0]["size"], rows[0]["seed"]
     write_unit_rows(run_dir / "results.jsonl", rows)
     ckpt = run_dir / "ckpt" / f"{unit_name(condition, size, seed)}.pt"
     if not cfg.keep_checkpoints and ckpt.exists():
@@ -332,189 +257,15 @@ def _run_locked(cfg: SweepConfig, run_dir: Path, device: str, shard: tuple[int, 
     if resumed:
         log(f"resuming {run_dir}: {len(units) - len(todo)} of {len(units)} runs already finished")
     if workers > 1 and todo:  # even for one unit left: it trains on a worker's thread count,
-        run_parallel(cfg, run_dir, device, todo, workers, threads, progress, log)  # as before
+        steps = {c.name: unit_steps(cfg, c.name) for c in cfg.conditions}  # as it began
+        run_parallel(cfg, run_dir, device, todo, workers, threads, progress, log,
+                     train_and_record, steps)
     else:
         for number, (condition, size, seed) in enumerate(todo, 1):
             where = f"condition {condition}, " if len(cfg.conditions) > 1 else ""
             log(f"[{number}/{len(todo)}] {where}size {size}, seed {seed}")
-            started = time.perf_counter()
-            rows = train_unit(cfg, condition, size, seed, run_dir, device, progress=progress,
-                              log=log)
-            log("      " + _finish_unit(cfg, run_dir, (condition, size, seed), rows,
-                                        time.perf_counter() - started))
+            log("      " + train_and_record(cfg, condition, size, seed, run_dir, device,
+                                            progress=progress, log=log))
     if not cfg.keep_checkpoints:
         stages.remove_shared(run_dir / "ckpt")  # every unit that could start from them is done
     return read_jsonl(results_path)
-
-
-# ------------------------------------------------------------------------ worker processes
-class WorkerError(RuntimeError):
-    """A worker process died without reporting (killed, out of memory); finished units are kept."""
-
-
-def unit_groups(units: list[tuple[str, str, int]]) -> list[list[tuple[str, str, int]]]:
-    """Units that one worker runs in order: every condition of one (size, seed). A staged
-    condition starts from the pre-training checkpoint that another condition of the same
-    (size, seed) wrote (sweeps.stages), so they must not run side by side."""
-    groups: dict[tuple[str, int], list] = {}
-    for unit in units:
-        groups.setdefault((unit[1], unit[2]), []).append(unit)
-    return list(groups.values())
-
-
-def group_cost(group: list[tuple[str, str, int]], steps: dict[str, int]) -> float:
-    """A rough relative cost, to start the longest groups first (so that no worker is left with
-    a large model at the end while the others idle): steps x (parameters + a fixed overhead),
-    `steps` per condition. The overhead (60K parameters' worth) fits the CPU step times of the
-    ladder within ~25%."""
-    return sum(steps[c] * (count_params(GPTConfig.from_size(size))["non_embedding"] + 60_000)
-               for c, size, _ in group)
-
-
-_WORKER: dict = {}  # per worker process: its progress-bar line
-
-
-def _die_with_parent(parent: int) -> None:
-    """End this worker at once if the main process dies (kill -9, out of memory): its run lock is
-    gone then, and a resumed sweep must not find a worker still writing to the folder. Linux's
-    parent-death signal does it immediately; a poll of the parent's pid covers other systems."""
-    import ctypes
-    import signal
-    import threading
-
-    if sys.platform.startswith("linux"):
-        try:
-            ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG = 1
-        except (OSError, AttributeError):
-            pass
-
-    def poll():
-        while os.getppid() == parent:
-            time.sleep(0.5)
-        os._exit(1)
-
-    threading.Thread(target=poll, daemon=True).start()
-
-
-def _worker_init(threads: int, stop_event, slots, bar_lock, parent: int, finished) -> None:
-    """Runs once in each worker process: torch threads, a progress-bar line of its own, and the
-    same stop protocol as the main process (first SIGINT/SIGTERM or the main process's stop
-    event: finish the step, checkpoint, stop; a second signal: stop at once)."""
-    import signal
-    import threading
-
-    _die_with_parent(parent)
-
-    from tqdm.auto import tqdm
-
-    from minigpt.train import STOP_REQUESTED
-
-    torch.set_num_threads(threads)
-    tqdm.set_lock(bar_lock)
-    with slots.get_lock():
-        _WORKER["position"] = slots.value
-        slots.value += 1
-    _WORKER["finished"] = finished  # units done so far, over all workers
-
-    def on_signal(signum, frame):
-        if STOP_REQUESTED.is_set():
-            raise KeyboardInterrupt
-        STOP_REQUESTED.set()
-
-    signal.signal(signal.SIGINT, on_signal)
-    signal.signal(signal.SIGTERM, on_signal)
-
-    def watch():
-        stop_event.wait()
-        STOP_REQUESTED.set()
-
-    threading.Thread(target=watch, daemon=True).start()
-
-
-def _run_group(cfg: SweepConfig, group: list[tuple[str, str, int]], run_dir: Path, device: str,
-               progress: bool, total: int) -> int:
-    """In a worker: train the group's units in order, writing each one's rows and printing its
-    line ("[k/total] ...") the moment it finishes; returns how many it trained."""
-    from tqdm.auto import tqdm
-
-    for condition, size, seed in group:
-        started = time.perf_counter()
-        rows = train_unit(cfg, condition, size, seed, run_dir, device, progress=progress,
-                          log=tqdm.write, position=_WORKER.get("position"))
-        line = _finish_unit(cfg, run_dir, (condition, size, seed), rows,
-                            time.perf_counter() - started)
-        counter = _WORKER["finished"]
-        with counter.get_lock():
-            counter.value += 1
-            number = counter.value
-        where = f"condition {condition}, " if len(cfg.conditions) > 1 else ""
-        tqdm.write(f"[{number}/{total}] {where}size {size}, seed {seed}: {line}")
-        sys.stdout.flush()
-    return len(group)
-
-
-def run_parallel(cfg: SweepConfig, run_dir: Path, device: str, todo: list[tuple[str, str, int]],
-                 workers: int, threads: int | None, progress: bool,
-                 log: Callable[[str], None]) -> None:
-    """Train `todo` in `workers` processes, longest groups first (see unit_groups, group_cost).
-
-    Each worker writes its units' rows itself, under the folder lock, so a unit's rows are saved
-    the moment it finishes, whatever happens to the others, and prints the unit's line to stdout
-    (`log` carries this process's own messages). On a stop request (minigpt.train.
-    STOP_REQUESTED) every worker finishes its step, checkpoints and stops, groups not yet started
-    are dropped, and KeyboardInterrupt is raised here. A worker's error stops the others the same
-    way and is raised here once they have stopped; a worker that dies raises WorkerError."""
-    import multiprocessing
-    from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
-    from concurrent.futures.process import BrokenProcessPool
-
-    from tqdm.auto import tqdm
-
-    from minigpt.train import STOP_REQUESTED
-
-    steps = {c.name: unit_steps(cfg, c.name) for c in cfg.conditions}  # once per condition
-    groups = sorted(unit_groups(todo), key=lambda g: -group_cost(g, steps))
-    threads = threads or max(1, torch.get_num_threads() // workers)  # fixed by the run, not by
-    workers = min(workers, len(groups))  # what is left: a resumed unit trains as it began
-    log(f"{len(todo)} runs in {workers} worker processes, {threads} torch "
-        f"thread{'s' if threads > 1 else ''} each, largest models first")
-    ctx = multiprocessing.get_context("spawn")  # fork after torch has started threads can hang
-    stop_event, slots, bar_lock = ctx.Event(), ctx.Value("i", 0), ctx.RLock()
-    finished = ctx.Value("i", 0)
-    tqdm.set_lock(bar_lock)  # the bars of all processes draw under one lock
-    pool = ProcessPoolExecutor(max_workers=workers, mp_context=ctx, initializer=_worker_init,
-                               initargs=(threads, stop_event, slots, bar_lock, os.getpid(), finished))
-    error, stopped = None, False
-    try:
-        pending = {pool.submit(_run_group, cfg, g, run_dir, device, progress, len(todo)): g
-                   for g in groups}
-        while pending:
-            done, _ = wait(pending, timeout=0.2, return_when=FIRST_COMPLETED)
-            if (STOP_REQUESTED.is_set() or error is not None) and not stop_event.is_set():
-                stop_event.set()
-                for future in pending:
-                    future.cancel()  # only groups no worker has started
-            for future in done:
-                pending.pop(future)
-                if future.cancelled():
-                    continue
-                try:
-                    future.result()  # the worker printed its units' lines as they finished
-                except KeyboardInterrupt:
-                    stopped = True
-                except BrokenProcessPool as exc:
-                    error = error or WorkerError(
-                        f"a worker process died ({exc}); the runs that finished are saved, and "
-                        "running the same command again resumes the rest from their checkpoints")
-                except Exception as exc:  # noqa: BLE001 - raised below, once the others stopped
-                    error = error or exc
-    except KeyboardInterrupt:  # a second signal here: stop the workers at once
-        for process in list(getattr(pool, "_processes", {}).values()):
-            process.terminate()
-        pool.shutdown(wait=False, cancel_futures=True)
-        raise
-    pool.shutdown(wait=True)
-    if error is not None:
-        raise error
-    if stopped or STOP_REQUESTED.is_set():
-        raise KeyboardInterrupt("stopped; finished runs are saved")

@@ -1,25 +1,27 @@
-"""Named sweeps: plain functions returning a SweepConfig, registered in SWEEPS.
+"""The types a sweep is made of: SweepConfig, Condition, Stage (the named sweeps are in
+sweeps.catalog).
 
-A sweep is a task mixture (one model learns all its tasks, as one language model learns many
-abilities), a ladder of sizes, seeds, and one fixed training budget shared by every size: the
-emergence question is "which sizes can do this at this budget", so the budget never varies with
-size. Variants are `dataclasses.replace` of a registered sweep, not new flags.
-
-A sweep trains one or more **conditions** over the same sizes, seeds and budget. A condition is
+A sweep is a task mixture, a ladder of sizes, seeds, and one fixed training budget shared by every
+size. It trains one or more **conditions** over the same sizes, seeds and budget. A condition is
 one way of training and prompting the same abilities, for example plain answers against a
 scratchpad (Nye et al. 2021): it names a format that is applied to each of the sweep's tasks, so
 `add3` is trained and evaluated as `add3-scratch` under the "scratchpad" condition. Every result row
 records its condition and the report compares conditions ability by ability. Between conditions
 the budget is held equal in training tokens (the default) or in training examples seen.
+
+Every sweep records which report reads its results (`report`: a kind of sweeps.report.KINDS),
+so the report never has to guess it from the sweep's name or shape.
 """
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 
 from data_gen import (base_task, check_task_format, make_task, max_shots, shots_fit,
                       with_format)
-from minigpt.config import CPU_LADDER, GPU_LADDER, SIZES, TrainConfig, nominal_params
+from minigpt.config import SIZES, TrainConfig, nominal_params
+
+from .report import KINDS as REPORT_KINDS
 
 BUDGETS = ("tokens", "examples")
 STREAMS = ("auto", "python", "fast")
@@ -123,8 +125,12 @@ class SweepConfig:
     budget_reference: Condition | None = None
     shots: tuple[int, ...] = (0,)  # k solved examples before each query (see data_gen.icl)
     eval_only: tuple[str, ...] = ()  # tasks evaluated but never trained on (held-out rules)
+    report: str = "emergence"      # which report reads the results (sweeps.report.KINDS)
 
     def __post_init__(self):
+        if self.report not in REPORT_KINDS:
+            raise ValueError(f"unknown report kind '{self.report}'; valid: "
+                             f"{', '.join(REPORT_KINDS)}")
         unknown = [s for s in self.sizes if s not in SIZES]
         if unknown:
             raise ValueError(f"unknown size(s) {', '.join(unknown)}; valid: {', '.join(SIZES)}")
@@ -171,45 +177,6 @@ class SweepConfig:
         return out
 
 
-def arithmetic(device_type: str) -> SweepConfig:
-    """The default experiment: a mixture of addition, multiplication and modular tasks.
-
-    CPU: 3-digit addition from 6K to 200K parameters, three seeds, in about 6.5 minutes on two
-    cores (two runs at a time). Calibrated on seeds 100-105, not on the default seeds
-    (docs/benchmarks.md): trained alone, add3 was learned by no 6K model, by some 25K and 50K
-    models and by every model from 100K on; mixed with add2 at this budget, models from 100K to
-    1M learned it in about half the seeds whatever their size, which made the demo a lottery.
-    GPU: the GPU ladder (1M-1B) with three seeds up to 30M; its tasks and budget are a
-    first estimate pending GPU calibration.
-    """
-    if device_type == "cuda":
-        # A first guess from ANCHORS.md, not yet calibrated on a GPU: addition of any length jumped
-        # below 2M parameters there, so only harder tasks can land inside 1M-1B (2-digit
-        # multiplication rose gradually over 14K-85M, 3-digit multiplication had not appeared by
-        # 202M; modular division with held-out pairs is untested).
-        return SweepConfig(
-            name="arithmetic", task_set="arith-gpu-mix", tasks=("add8", "mul2", "mul3", "mod97-div"),
-            sizes=GPU_LADDER, seeds=(0, 1, 2),
-            train=TrainConfig(steps=1500, batch_size=256, seq_len=64, warmup_steps=100,
-                              eval_every=250),
-            eval_size=1000, curve_eval_size=200,
-            description="GPU ladder on a harder mixture (uncalibrated)")
-    return SweepConfig(
-        name="arithmetic", task_set="arith-add3", tasks=("add3",),
-        sizes=("6k",) + CPU_LADDER[:4], seeds=(0, 1, 2),
-        train=TrainConfig(steps=1500, batch_size=32, seq_len=64, warmup_steps=100, eval_every=300),
-        eval_size=300, curve_eval_size=100,
-        description="3-digit addition, 6K-200K parameters, three seeds")
-
-
-def tiny(device_type: str) -> SweepConfig:
-    """A seconds-long smoke test: two tiny sizes, two tasks, a few steps."""
-    return replace(arithmetic("cpu"), name="tiny", task_set="tiny-mix", tasks=("add2", "mod7-add"),
-                   sizes=("25k", "50k"), seeds=(0,),
-                   train=TrainConfig(steps=30, batch_size=8, seq_len=32, warmup_steps=5, eval_every=10),
-                   eval_size=50, curve_eval_size=20, description="smoke test")
-
-
 def shot_plan(cfg: SweepConfig, condition: str) -> tuple[dict[str, tuple[int, ...]], list[str]]:
     """For each evaluated task, the shot counts of `cfg.shots` whose k-shot episode fits one
     training context, and a message for each (task, k) left out. ValueError if a task keeps none."""
@@ -228,70 +195,3 @@ def shot_plan(cfg: SweepConfig, condition: str) -> tuple[dict[str, tuple[int, ..
                              f"{max_shots(task, cfg.train.seq_len)} shots fit")
         plan[name] = keep
     return plan, dropped
-
-
-def icl(device_type: str) -> SweepConfig:
-    """In-context learning: the ladder trained on hidden-rule episodes, evaluated k-shot.
-
-    The mixture: task recognition (icl-op2: which of + - * hides behind '?') and task learning
-    ((a*x + b*y) mod 7, 38 training rules), evaluated on training rules (icl-rule7) and on the 10
-    held-out rules (icl-rule7-new, never trained on) at k = 0, 1, 2, 4, 8 shots (icl-op2 drops 8:
-    nine of its 12-token examples do not fit 64 tokens). CPU: calibrated to finish in under 10
-    minutes on two cores (docs/tutorial.md). GPU: a first guess, uncalibrated.
-    """
-    if device_type == "cuda":
-        # Uncalibrated: He et al. 2024 saw held-out-rule ICL with depth and with hundreds of
-        # training rules at p = 29; a first guess at that regime, not yet measured here.
-        return SweepConfig(
-            name="icl", task_set="icl-gpu", tasks=("icl-op2", "icl-rule29"),
-            eval_only=("icl-rule29-new",), sizes=GPU_LADDER[:5], seeds=(0, 1, 2),
-            train=TrainConfig(steps=4000, batch_size=256, seq_len=128, warmup_steps=200,
-                              eval_every=0),
-            eval_size=1000, shots=(0, 1, 2, 4, 8),
-            description="GPU ladder on hidden-rule episodes, p = 29 (uncalibrated)")
-    return SweepConfig(
-        name="icl", task_set="icl-mix", tasks=("icl-op2", "icl-rule7"), eval_only=("icl-rule7-new",),
-        sizes=CPU_LADDER, seeds=(0,),
-        train=TrainConfig(steps=1200, batch_size=32, seq_len=64, warmup_steps=100, eval_every=0),
-        eval_size=300, shots=(0, 1, 2, 4, 8),
-        description="CPU ladder on hidden-rule episodes: operator recognition, (a*x+b*y) mod 7")
-
-
-def scratchpad(device_type: str) -> SweepConfig:
-    """Does a scratchpad move the emergent scale? The same ladder, seeds and token budget train
-    twice: once answering directly ("plain") and once writing the column-by-column scratchpad of
-    data_gen.scratchpad before the answer ("scratchpad"), both scored on the same problems.
-
-    The budget is held equal in training tokens (compute), the x-axis of an emergence plot: a
-    scratchpad example is longer, so that condition sees fewer examples (rows record how many).
-    CPU: calibrated in docs/tutorial.md. GPU: a first guess, not yet measured on a GPU.
-    """
-    conditions = (Condition("plain", "", "the answer directly"),
-                  Condition("scratchpad", "scratch", "column by column, then the answer"))
-    if device_type == "cuda":
-        # Uncalibrated: 8-digit addition (Nye et al.'s case) and 3-digit multiplication, which
-        # had not appeared by 202M parameters when answered directly (ANCHORS.md); seq_len 128
-        # holds one add8 scratchpad example (100 tokens) or three mul3 ones (36).
-        return SweepConfig(
-            name="scratchpad", task_set="scratch-gpu", tasks=("add8", "mul3"), sizes=GPU_LADDER[:5],
-            seeds=(0, 1, 2),
-            train=TrainConfig(steps=1500, batch_size=128, seq_len=128, warmup_steps=100,
-                              eval_every=250),
-            eval_size=1000, curve_eval_size=200, conditions=conditions,
-            description="plain vs scratchpad on add8 and mul3, GPU ladder to 100M (uncalibrated)")
-    return SweepConfig(
-        name="scratchpad", task_set="scratch-add5", tasks=("add5",),
-        sizes=("25k", "50k", "100k"), seeds=(0, 1),
-        train=TrainConfig(steps=1000, batch_size=32, seq_len=64, warmup_steps=100, eval_every=250),
-        eval_size=200, curve_eval_size=50, conditions=conditions,
-        description="plain vs scratchpad on 5-digit addition, CPU sizes 25k-100k")
-
-
-def instructions(device_type: str) -> SweepConfig:
-    """Instruction tuning as a stage against no tuning (FLAN/T0 in miniature): sweeps.instructions."""
-    from .instructions import instructions_sweep
-    return instructions_sweep(device_type)
-
-
-SWEEPS = {"arithmetic": arithmetic, "tiny": tiny, "scratchpad": scratchpad, "icl": icl,
-          "instructions": instructions}

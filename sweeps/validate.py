@@ -7,14 +7,18 @@ Two kinds of fault:
 - exclusions drop one row or one value and are listed in the report: `params: null` (a model
   whose size was never disclosed), a null or NaN metric in a row marked ok.
 
+Two rows with one key (sweeps.results.row_key: condition, task, size, seed, shots) are an error
+too, naming both lines: a repeated row would count one model twice.
+
     python -m sweeps.validate RUN_DIR      # exit 0 and the exclusions, or exit 2 and the errors
 """
 from __future__ import annotations
 
-import json
 import math
 import sys
 from pathlib import Path
+
+from .results import ResultsError, read_jsonl_located, row_key
 
 REQUIRED_KEYS = ("task", "size", "seed", "params")
 # metric -> (lowest valid value, highest valid value)
@@ -29,10 +33,6 @@ FRACTION_METRICS = ("exact_match", "per_digit_acc")
 NON_METRIC_KEYS = {"seed", "params", "params_total", "flops", "tokens", "examples", "steps",
                    "wall_time_s", "n_eval", "answer_len", "final_loss", "n_layer", "n_head",
                    "n_embd", "lr", "batch_size", "seq_len"}
-
-
-class ResultsError(ValueError):
-    """The results are missing, empty or malformed; the message names the file and the fault."""
 
 
 def is_number(v) -> bool:
@@ -146,6 +146,23 @@ def raise_errors(errors: list[str], limit: int = 10) -> None:
                            "\n".join(errors[:limit]) + more)
 
 
+def duplicate_errors(rows: list, wheres: list[str]) -> list[str]:
+    """One message per row whose key an earlier row already has, naming both lines."""
+    first: dict[tuple, str] = {}
+    errors = []
+    for row, where in zip(rows, wheres):
+        if not isinstance(row, dict):
+            continue
+        key = row_key(row)
+        if key in first:
+            errors.append(f"{where}: repeats the row of {first[key]} (condition, task, size, seed, "
+                          f"shots = {', '.join(map(str, key))}); each model is counted once: "
+                          "drop one of them (python -m sweeps.repair RUN_DIR keeps the first)")
+        else:
+            first[key] = where
+    return errors
+
+
 def read_results(run_dir: str | Path) -> tuple[list[dict], list[str]]:
     """RUN_DIR/results.jsonl as rows and each row's location ("path:line"), checked; a fault
     raises ResultsError naming file, line and field."""
@@ -155,19 +172,11 @@ def read_results(run_dir: str | Path) -> tuple[list[dict], list[str]]:
     path = run_dir / "results.jsonl"
     if not path.is_file():
         raise ResultsError(f"{path}: file not found")
-    rows, wheres = [], []
-    for lineno, line in enumerate(path.read_text().splitlines(), 1):
-        if not line.strip():
-            continue
-        try:
-            row = json.loads(line)
-        except json.JSONDecodeError as e:
-            raise ResultsError(f"{path}:{lineno}: invalid JSON ({e.msg})") from None
-        rows.append(row)
-        wheres.append(f"{path}:{lineno}")
+    rows, wheres = read_jsonl_located(path)
     if not rows:
         raise ResultsError(f"{path}: no result rows (file is empty)")
-    raise_errors(check_rows(rows, wheres)[0])
+    errors = check_rows(rows, wheres)[0]
+    raise_errors(errors or duplicate_errors(rows, wheres))
     return rows, wheres
 
 

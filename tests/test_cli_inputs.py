@@ -95,7 +95,7 @@ def test_read_only_output_folder_is_a_message(finished, tmp_path):  # pragma: no
 
 def test_repeated_flag_values_run_once(tmp_path):
     from sweeps.run import build_parser, apply_flags
-    from sweeps.specs import tiny
+    from sweeps.catalog import tiny
 
     parser = build_parser()
     args = parser.parse_args(["tiny", "--seeds", "0,0", "--sizes", "25k,25k", "--tasks", "add2,add2"])

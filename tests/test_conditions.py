@@ -8,7 +8,8 @@ from data_gen import make_task
 from sweeps.merge import merge_runs
 from sweeps.results import read_jsonl
 from sweeps.runner import examples_per_context, run_sweep, unit_steps
-from sweeps.specs import Condition, SweepConfig, ability_of, task_in_format, tiny
+from sweeps.catalog import tiny
+from sweeps.specs import Condition, SweepConfig, ability_of, task_in_format
 
 
 def two_conditions(budget="tokens", steps=12) -> SweepConfig:
@@ -96,7 +97,7 @@ def test_a_condition_run_alone_keeps_the_whole_sweeps_example_budget(monkeypatch
     so parts merge into the same run."""
     import sweeps.runner as runner
     from sweeps.run import apply_flags, build_parser
-    from sweeps.runner import config_record
+    from sweeps.rundir import config_record
 
     monkeypatch.setattr(runner, "examples_per_context",
                         lambda tasks, *a: 6.0 if tasks[0].name == "add2" else 2.0)

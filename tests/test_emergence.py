@@ -13,9 +13,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from scipy.stats import binomtest
 
-from sweeps.emergence import (FLOOR, ResultsError, analyse, crossing, emergence_table,
-                              load_results)
-from sweeps.stats import clopper_pearson, fit_logistic, seed_mean_bounds, size_interval
+from sweeps.analysis.emergence import FLOOR, analyse, crossing, emergence_table, load_results
+from sweeps.results import ResultsError
+from sweeps.analysis.stats import clopper_pearson, fit_logistic, seed_mean_bounds, size_interval
 
 LOG_PARAMS = [4.0 + 0.5 * i for i in range(8)]  # 1e4 .. ~3e7, half a decade apart
 CHANCE = {"exact_match": 0.001, "per_digit_acc": 0.1, "edit_distance": 2.7,
@@ -390,7 +390,7 @@ def test_printed_shape_reason_matches_the_rule_that_fired():
 
 
 def test_tables_give_intervals_per_condition():
-    from sweeps.tables import task_table
+    from sweeps.analysis.tables import task_table
     rows = rows_for({"exact_match": [0, 0, 0.5, 0.9]}, condition="scratchpad")
     text = task_table(rows, "t", "scratchpad")
     assert text.startswith("task t [scratchpad]") and "n_eval" in text

@@ -152,7 +152,7 @@ def test_an_icl_sweep_trains_and_resumes_on_the_fast_episode_stream(tmp_path):
     from minigpt.config import TrainConfig
     from minigpt.train import STOP_REQUESTED
     from sweeps.runner import run_sweep
-    from sweeps.specs import SWEEPS
+    from sweeps.catalog import SWEEPS
 
     cfg = replace(SWEEPS["icl"]("cpu"), sizes=("25k",), seeds=(0,), stream="fast", eval_size=40,
                   shots=(0, 2), train=TrainConfig(steps=20, batch_size=8, seq_len=64,

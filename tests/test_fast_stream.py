@@ -163,7 +163,7 @@ def test_a_sweep_on_the_fast_stream_trains_and_resumes_from_its_checkpoint(tmp_p
     from dataclasses import replace
 
     from sweeps.runner import make_stream, run_sweep
-    from sweeps.specs import tiny
+    from sweeps.catalog import tiny
 
     assert isinstance(make_stream("auto", "cpu", [make_task("add2")], 2, 32, 0), __import__(
         "data_gen").TrainStream)

@@ -20,10 +20,12 @@ from data_gen.tokenizer import decode
 from minigpt.config import GPTConfig, TrainConfig
 from minigpt.evaluate import evaluate_examples
 from minigpt.model import GPT
-from sweeps.icl_report import (build_icl_report, format_icl_tables, icl_emergent_scale, summarise,
+from sweeps.analysis.icl_report import (build_icl_report, format_icl_tables, icl_emergent_scale, summarise_rows,
                                wilson_interval)
-from sweeps.runner import finished_units, run_sweep
-from sweeps.specs import SWEEPS, shot_plan
+from sweeps.rundir import finished_units
+from sweeps.runner import run_sweep
+from sweeps.catalog import SWEEPS
+from sweeps.specs import shot_plan
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -220,7 +222,7 @@ def test_no_context_baselines():
     assert make_task("icl-rule7-t4").no_context_baselines()["rule_prior"] > 0.4
     # the held-out verdict uses the larger bar: 17.9% beats the constant guess? not by the interval
     table = {("1m", 8): 45}  # 18.75% of 240, lower bound 14.3%: above 1/7, not above 17.9%
-    s = summarise(_rows("icl-rule7-new", False, table, n=240))
+    s = summarise_rows(_rows("icl-rule7-new", False, table, n=240))
     assert s["icl-rule7-new"]["bar"] == pytest.approx(make_task("icl-rule7-new").no_context_baselines()["constant"])
     assert icl_emergent_scale(s["icl-rule7-new"])["size"] is None
 
@@ -268,7 +270,7 @@ def test_icl_emergent_scale_known_answer(tmp_path):
     table = {("25k", 0): 28, ("25k", 8): 35, ("200k", 0): 30, ("200k", 8): 60,
              ("1m", 0): 27, ("1m", 8): 120}
     rows = _rows("icl-rule7-new", False, table) + _rows("icl-rule7", True, table)
-    s = summarise(rows)
+    s = summarise_rows(rows)
     assert s["icl-rule7-new"]["heldout"] and not s["icl-rule7"]["heldout"]
     e = icl_emergent_scale(s["icl-rule7-new"])
     assert (e["k"], e["size"], e["params"]) == (8, "200k", 200064)
@@ -302,15 +304,15 @@ def test_verdict_uses_intervals_simultaneous_over_sizes():
              "exact_match": c / 240, "n_eval": 240, "n_correct": c, "trained": False,
              "chance": {"exact_match": 1 / 7}}
             for (z, p), c in zip(sizes.items(), (30, 33, 35, 31, 34, 48))]
-    e = icl_emergent_scale(summarise(rows)["toy-new"])
+    e = icl_emergent_scale(summarise_rows(rows)["toy-new"])
     assert e["size"] is None and e["conf"] == pytest.approx(1 - 0.05 / 6)
     # the same score at a single size is judged at 95% and clears
-    assert icl_emergent_scale(summarise(rows[-1:])["toy-new"])["size"] == "1m"
+    assert icl_emergent_scale(summarise_rows(rows[-1:])["toy-new"])["size"] == "1m"
 
 
 def test_seeds_pool_into_one_count():
     rows = _rows("icl-rule7-new", False, {("1m", 8): 50}, seeds=(0, 1))
-    cell = summarise(rows)["icl-rule7-new"]["cells"]["1m", 8]
+    cell = summarise_rows(rows)["icl-rule7-new"]["cells"]["1m", 8]
     assert (cell["correct"], cell["n"]) == (100, 400) and set(cell["per_seed"]) == {0, 1}
 
 
@@ -358,15 +360,16 @@ def test_shots_flag_notes_dropped_k(tmp_path):
 
 
 def test_rows_at_different_shots_are_not_repeats_for_merge_and_repair(tmp_path):
-    from sweeps.merge import RESULT_KEY, dedupe
+    from sweeps.merge import dedupe
     from sweeps.repair import ROW_KEYS, repair_file
+    from sweeps.results import row_key
     base = {"task_set": "icl-mix", "condition": "default", "task": "icl-rule7-new", "size": "25k",
             "seed": 0, "exact_match": 0.1}
     rows = [{**base, "shots": 0}, {**base, "shots": 8, "exact_match": 0.3}]
-    assert dedupe([(tmp_path, rows)], RESULT_KEY, "results.jsonl") == rows
+    assert dedupe([(tmp_path, rows)], row_key, "results.jsonl") == rows
     path = tmp_path / "results.jsonl"
     path.write_text("".join(json.dumps(r) + "\n" for r in rows + rows[1:]))
-    dropped = repair_file(path, ROW_KEYS["results.jsonl"])
+    dropped = repair_file(path, *ROW_KEYS["results.jsonl"])
     assert len(dropped) == 2 and "line 3: repeats" in dropped[0]  # the repeat, and the backup line
     assert [json.loads(line)["shots"] for line in path.read_text().splitlines()] == [0, 8]
 

@@ -5,8 +5,9 @@ import pytest
 from scipy.stats import binomtest
 
 from data_gen import make_task
-from sweeps.instructions_report import (analyse, build_instructions_report, clopper_pearson, main,
-                                        newcombe)
+from sweeps.analysis.instructions_report import (analyse, build_instructions_report,
+                                                 clopper_pearson, newcombe)
+from sweeps.report import main
 
 SIZES = {"10k": 1e4, "100k": 1e5, "1m": 1e6}
 N = 400
@@ -90,17 +91,18 @@ def test_no_effect_anywhere_is_said_so(tmp_path):
     md = build_instructions_report(run)
     assert "neither helps nor hurts at any size" in md
     for name in ("report.md", "summary.json", "spread.png", "held_out_task.png", "effect.png"):
-        assert (run / "instructions" / name).stat().st_size > 0
+        assert (run / "report" / name).stat().st_size > 0
 
 
 def test_cli_refuses_bad_input(tmp_path, capsys):
-    assert main([str(tmp_path / "missing")]) == 2
-    assert "not a run folder" in capsys.readouterr().err
+    assert main([str(tmp_path / "missing")], kind="instructions") == 2
+    assert "does not exist" in capsys.readouterr().err
     run = tmp_path / "run"
     run.mkdir()
     (run / "results.jsonl").write_text(json.dumps(row("default", "10k", "add2", 0.5)) + "\n")
-    assert main([str(run)]) == 2
-    assert "no per-template rows" in capsys.readouterr().err
+    assert main([str(run)], kind="instructions") == 2  # an emergence run: refused, nothing written
+    assert "report kind is 'emergence', not 'instructions'" in capsys.readouterr().err
+    assert sorted(p.name for p in run.iterdir()) == ["results.jsonl"]
 
 
 def test_the_sweep_command_ends_with_this_report(tmp_path, capsys):
@@ -111,4 +113,4 @@ def test_the_sweep_command_ends_with_this_report(tmp_path, capsys):
                      "--conditions", "untuned,tuned-k1", "--no-progress", "--out", str(out)]) == 0
     printed = capsys.readouterr().out
     assert "From which size does tuning help" in printed and "Held-out task `sub2`" in printed
-    assert (out / "instructions" / "report.md").exists()
+    assert (out / "report" / "report.md").exists()

@@ -35,7 +35,7 @@ def test_a_folder_in_use_is_refused_and_each_row_written_once(tmp_path):
     """The lock is held here, in the test's own process, while a sweep starts on the folder: a
     second sweep racing a real first one would depend on which finished first (on a loaded machine
     the first could end before the second had imported torch)."""
-    from sweeps.runner import run_lock
+    from sweeps.rundir import run_lock
 
     out = tmp_path / "run"
     with run_lock(out):

@@ -13,8 +13,8 @@ from pathlib import Path
 import pytest
 
 from sweeps import merge
-from sweeps.emergence import analyse, emergence_table, load_results
-from sweeps.report import build_report, format_table
+from sweeps.analysis.emergence import analyse, emergence_table, load_results
+from sweeps.analysis.emergence_report import build_report, format_table
 
 ROOT = Path(__file__).resolve().parents[1]
 SIZES = [f"s{i}" for i in range(6)]
@@ -285,7 +285,8 @@ def test_ingest_errors_name_the_csv_line(tmp_path, capsys):
 
 
 def test_report_never_crashes_on_random_schema_valid_runs(tmp_path_factory):
-    """Random curves, missing values, null params and mixed seed layouts: a report is written."""
+    """Random curves, missing values, null params and mixed seed layouts: a report is written
+    (one row per key: repeated keys are refused, tests/test_validate_keys)."""
     from hypothesis import HealthCheck, given, settings
     from hypothesis import strategies as st
 
@@ -294,7 +295,7 @@ def test_report_never_crashes_on_random_schema_valid_runs(tmp_path_factory):
     @settings(max_examples=6, deadline=None, suppress_health_check=[HealthCheck.too_slow])
     @given(st.lists(st.tuples(st.sampled_from(SIZES), st.one_of(st.integers(0, 2), st.none()),
                               value, value, st.booleans(), st.sampled_from(["a", "b"])),
-                    min_size=1, max_size=14))
+                    min_size=1, max_size=14, unique_by=lambda t: (t[0], t[1], t[5])))
     def check(spec):
         run = tmp_path_factory.mktemp("run")
         rows = [{"task": "t", "condition": cond, "size": s, "seed": seed,
@@ -313,7 +314,7 @@ def test_report_never_crashes_on_random_schema_valid_runs(tmp_path_factory):
 def test_plots_show_chance_and_perfect_no_empty_panels_and_missing_flops():
     import matplotlib.pyplot as plt
 
-    from sweeps.plots import ability_figure
+    from sweeps.analysis.plots import ability_figure
     rows = [_row("add", i, 0) for i in range(6)]
     for r in rows:
         r.pop("edit_distance"), r.pop("answer_logprob")  # two metrics never recorded
@@ -328,7 +329,7 @@ def test_plots_show_chance_and_perfect_no_empty_panels_and_missing_flops():
 
 
 def test_report_shows_how_many_seeds_have_the_ability_per_size(tmp_path):
-    from sweeps.report import format_seed_table
+    from sweeps.analysis.emergence_report import format_seed_table
 
     run = make_run(tmp_path / "run")
     out = build_report(run)

@@ -8,7 +8,7 @@ import pytest
 from minigpt.train import STOP_REQUESTED
 from sweeps.results import read_jsonl
 from sweeps.runner import run_sweep, unit_steps
-from sweeps.specs import SWEEPS, scratchpad
+from sweeps.catalog import SWEEPS, scratchpad
 
 
 def tiny_scratch(**changes):

@@ -13,7 +13,8 @@ from minigpt.config import TrainConfig
 from minigpt.train import STOP_REQUESTED
 from sweeps.results import read_jsonl
 from sweeps.runner import run_sweep
-from sweeps.specs import Condition, Stage, SweepConfig, tiny
+from sweeps.catalog import tiny
+from sweeps.specs import Condition, Stage, SweepConfig
 from sweeps.stages import SHARED_PREFIX, staged_lr
 
 
@@ -130,7 +131,7 @@ def test_conditions_sharing_pre_training_match_training_from_scratch(tmp_path):
 
 def test_instructions_sweep_never_trains_held_out_phrasings_or_the_held_out_task_in_words():
     from data_gen.templates import parse_word_task_name
-    from sweeps.specs import SWEEPS
+    from sweeps.catalog import SWEEPS
 
     from sweeps.stages import staged_stream
 

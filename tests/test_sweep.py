@@ -141,10 +141,10 @@ def test_a_diverging_run_is_recorded_and_the_sweep_goes_on(tmp_path):
     with the same rule is still trained, and the report and tables handle the gap."""
     from dataclasses import replace
 
-    from sweeps.report import build_report
+    from sweeps.analysis.emergence_report import build_report
     from sweeps.runner import run_sweep
-    from sweeps.specs import tiny
-    from sweeps.tables import task_table
+    from sweeps.catalog import tiny
+    from sweeps.analysis.tables import task_table
 
     cfg = tiny("cpu")
     cfg = replace(cfg, train=replace(cfg.train, lr_base=1e6, lr_ref_width=32, grad_clip=0.0))
@@ -163,7 +163,7 @@ def test_a_diverging_run_is_recorded_and_the_sweep_goes_on(tmp_path):
 @pytest.mark.parametrize("device_type", ["cpu", "cuda"])
 def test_every_named_sweep_builds_and_its_examples_fit_the_context(device_type):
     from data_gen import TrainStream, make_task
-    from sweeps.specs import SWEEPS
+    from sweeps.catalog import SWEEPS
 
     for name, build in SWEEPS.items():
         cfg = build(device_type)

@@ -16,8 +16,10 @@ import torch
 
 from minigpt.config import TrainConfig
 from sweeps.results import append_jsonl_atomic, read_jsonl
-from sweeps.runner import group_cost, run_sweep, unit_groups
-from sweeps.specs import SWEEPS, Condition, Stage
+from sweeps.pool import group_cost, unit_groups
+from sweeps.runner import run_sweep
+from sweeps.catalog import SWEEPS
+from sweeps.specs import Condition, Stage
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -39,8 +39,8 @@ import numpy as np
 
 from .stats import (CONF, clopper_pearson, fit_logistic, resample_sizes, replicate_intervals,
                     size_interval)
-from .validate import (METRIC_RANGES, REQUIRED_KEYS, ResultsError, check_rows, is_finite, metric_keys,  # noqa: F401
-                       raise_errors, read_results)
+from sweeps.validate import (METRIC_RANGES, check_rows, is_finite, metric_keys, raise_errors,
+                             read_results)
 
 
 class Metric(NamedTuple):

@@ -77,7 +77,7 @@ def task_table(rows: list[dict], task: str, condition: str | None = None) -> str
     return "\n".join(lines)
 
 
-def print_tables(rows: list[dict]) -> None:
+def task_tables(rows: list[dict]) -> str:
+    """Every (condition, task)'s table."""
     curves = dict.fromkeys(((r.get("condition") or "default"), str(r["task"])) for r in rows)
-    for condition, task in curves:
-        print(task_table(rows, task, condition) + "\n")
+    return "\n\n".join(task_table(rows, task, condition) for condition, task in curves)

@@ -23,7 +23,7 @@ from .validate import read_results
 
 # Config keys allowed to differ between parts: what each part ran, and where/when it ran.
 UNION_KEYS = ("tasks", "sizes", "seeds", "conditions")
-PART_KEYS = frozenset({"device", "device_type", "shard", "provenance"})  # may differ by part
+PART_KEYS = frozenset({"device", "device_type", "shard", "provenance", "resumed_on"})
 # Fields that measure how a run went on its machine rather than what it computed: two reruns of one
 # shard differ in them and are still the same result.
 MEASUREMENT_FIELDS = frozenset({"wall_time_s", "device", "attn", "norm", "threads"})
@@ -36,8 +36,8 @@ class MergeError(ValueError):
 def _varies(key: str) -> bool:
     """Whether a (dotted, flattened) config key may differ between parts; nested keys such as
     train.device are judged by their last component."""
-    leaf = key.rsplit(".", 1)[-1]
-    return key in UNION_KEYS or leaf in PART_KEYS
+    leaf, top = key.rsplit(".", 1)[-1], key.split(".", 1)[0]
+    return key in UNION_KEYS or leaf in PART_KEYS or top in PART_KEYS
 
 
 def load_config(run_dir: Path) -> dict:

@@ -26,6 +26,7 @@ from minigpt.config import GPTConfig
 from minigpt.flops import count_params
 
 Unit = tuple[str, str, int]  # (condition, size, seed)
+STATUS_EVERY_S = 120  # without progress bars, a status line this often
 
 
 class WorkerError(RuntimeError):
@@ -168,8 +169,13 @@ def run_parallel(cfg, run_dir: Path, device: str, todo: list[Unit], workers: int
     try:
         pending = {pool.submit(_run_group, cfg, g, run_dir, device, progress, len(todo), job): g
                    for g in groups}
+        started = last = time.monotonic()
         while pending:
             done, _ = wait(pending, timeout=0.2, return_when=FIRST_COMPLETED)
+            if not progress and time.monotonic() - last >= STATUS_EVERY_S:
+                last = time.monotonic()
+                log(f"status: {finished.value} of {len(todo)} runs finished, "
+                    f"{(last - started) / 60:.0f} min elapsed")
             if (STOP_REQUESTED.is_set() or error is not None) and not stop_event.is_set():
                 stop_event.set()
                 for future in pending:

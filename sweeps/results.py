@@ -15,6 +15,7 @@ shots existed read as condition "default" and 0 shots.
 """
 from __future__ import annotations
 
+import gzip
 import json
 import os
 from contextlib import contextmanager
@@ -25,6 +26,7 @@ from filelock import FileLock
 
 KEY_FIELDS = ("condition", "task", "size", "seed", "shots")
 FOLDER_LOCK = ".rows.lock"
+SAMPLES = "samples"  # RUN_DIR/samples/<condition>-<size>-s<seed>.jsonl.gz: per-example logs
 
 
 class ResultsError(ValueError):
@@ -158,3 +160,36 @@ def append_jsonl_atomic(path: Path, rows: Iterable[dict]) -> None:
         if old and not old.endswith("\n"):
             old += "\n"
         write_text_atomic(path, old + new)
+
+
+def samples_path(run_dir: Path, condition: str, size: str, seed) -> Path:
+    """Where one unit's per-example log lives (as lm-evaluation-harness's --log_samples)."""
+    return Path(run_dir) / SAMPLES / f"{condition}-{size}-s{seed}.jsonl.gz"
+
+
+def write_samples(path: Path, records: Iterable[dict]) -> None:
+    """One unit's per-example log: a gzip-compressed JSON-lines file, one record per evaluated
+    problem ({"task", "shots", "index", "prompt", "output", "target", "correct", ...}), written
+    atomically (temporary file, fsync, rename)."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".tmp")
+    try:
+        with open(tmp, "wb") as raw:
+            with gzip.GzipFile(fileobj=raw, mode="wb", mtime=0) as f:
+                f.write(jsonl_text(records).encode())
+            raw.flush()
+            os.fsync(raw.fileno())
+        os.replace(tmp, path)
+    except OSError as exc:
+        tmp.unlink(missing_ok=True)
+        raise OSError(f"could not write {path}: {exc.strerror or exc}") from None
+
+
+def read_samples(path: Path) -> list[dict]:
+    """The records of a per-example log ([] when it does not exist or cannot be read whole)."""
+    try:
+        with gzip.open(path, "rt") as f:
+            return [json.loads(line) for line in f if line.strip()]
+    except (OSError, EOFError, json.JSONDecodeError):
+        return []

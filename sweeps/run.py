@@ -71,7 +71,16 @@ def build_parser() -> argparse.ArgumentParser:
                         "there are runs for them; 1 on a GPU). On 2 cores, 2 one-thread workers "
                         "train 1.15-1.6x as many steps per second as one two-thread process")
     p.add_argument("--no-report", action="store_true", help="skip plots and report.md")
-    p.add_argument("--no-progress", action="store_true", help="no progress bars")
+    p.add_argument("--keep-checkpoints", action="store_true",
+                   help="keep every trained model in RUN_DIR/ckpt/ (python -m minigpt.answer "
+                        "CKPT loads one and answers prompts you type)")
+    bars = p.add_mutually_exclusive_group()
+    bars.add_argument("--progress", action="store_true", default=None,
+                      help="draw progress bars even when stderr is not a terminal")
+    bars.add_argument("--no-progress", action="store_false", dest="progress",
+                      help="no progress bars (the default when stderr is not a terminal: a "
+                           "redirected run prints one line per finished run and a status line "
+                           "every few minutes)")
     return p
 
 
@@ -161,6 +170,8 @@ def apply_flags(parser, args, cfg):
         if cfg.train.eval_every:
             train["eval_every"] = max(1, train["steps"] // 5)
     try:
+        if args.keep_checkpoints:
+            changes["keep_checkpoints"] = True
         cfg = replace(cfg, **changes, attn=args.attn, norm=args.norm,
                       train=replace(cfg.train, **train))
         for condition in cfg.conditions:
@@ -275,8 +286,9 @@ def main(argv: list[str] | None = None) -> int:
     signal.signal(signal.SIGINT, _request_stop)
     started = time.perf_counter()
     try:
-        rows = run_sweep(cfg, out, device, shard=shard, progress=not args.no_progress,
-                         workers=workers, threads=per_worker if workers > 1 else None)
+        progress = sys.stderr.isatty() if args.progress is None else args.progress
+        run_sweep(cfg, out, device, shard=shard, progress=progress,
+                  workers=workers, threads=per_worker if workers > 1 else None)
     except KeyboardInterrupt:
         _say(f"\ninterrupted; finished runs are saved. Resume with: python -m sweeps.run "
              f"{args.sweep} --out {out} (and the same flags)")

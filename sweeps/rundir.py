@@ -30,7 +30,7 @@ LOCK_NAME = ".lock"
 PID_NAME = ".lock.pid"
 # config keys that record where and how a run was made, not what it computes: a resumed run may
 # differ in them (another machine, a later commit), and the report kind does not change results
-UNCOMPARED_KEYS = frozenset({"provenance", "report"})
+UNCOMPARED_KEYS = frozenset({"provenance", "resumed_on", "report", "keep_checkpoints"})
 _OURS = frozenset({LOCK_NAME, PID_NAME, FOLDER_LOCK})
 
 
@@ -87,11 +87,16 @@ def prepare_run_dir(cfg: SweepConfig, run_dir: Path, device: str,
     path = run_dir / "config.json"
     record = config_record(cfg, device, shard, provenance)
     if path.exists():
-        differing = config_differences(json.loads(path.read_text()), record)
+        old = json.loads(path.read_text())
+        differing = config_differences(old, record)
         if differing:
             raise ValueError(f"{run_dir} holds a run with a different config (keys differ: "
                              f"{', '.join(differing)}); resume with the same flags or choose "
                              f"another --out")
+        if provenance and provenance != old.get("provenance") \
+                and provenance not in old.get("resumed_on", []):
+            old["resumed_on"] = old.get("resumed_on", []) + [provenance]  # another machine or
+            write_text_atomic(path, json.dumps(old, indent=2, sort_keys=True) + "\n")  # commit
         return True
     if run_dir.exists() and any(p.name not in _OURS for p in run_dir.iterdir()):
         raise ValueError(f"{run_dir} exists, is not empty and holds no config.json: refusing to "

@@ -39,15 +39,16 @@ import data_gen
 from data_gen import TrainStream, few_shot_set, make_task
 from data_gen.tokenizer import EOS_ID
 from minigpt.config import GPTConfig
-from minigpt.evaluate import METRIC_NAMES, evaluate_examples
-from minigpt.flops import count_params, training_flops
+from minigpt.evaluate import evaluate_examples
+from minigpt.flops import training_flops
 from minigpt.gen_eval import evaluate_generative
 from minigpt.model import GPT
 from minigpt.train import Trainer
 
-from . import stages
+from . import records, stages
 from .pool import run_parallel
-from .results import append_jsonl_atomic, read_jsonl
+from .provenance import provenance
+from .results import append_jsonl_atomic, read_jsonl, samples_path, write_samples
 from .rundir import finished_units, prepare_run_dir, run_lock, write_unit_rows
 from .specs import SweepConfig, ability_of, shot_plan
 
@@ -86,41 +87,14 @@ def unit_steps(cfg: SweepConfig, condition: str) -> int:
     return max(1, round(target / per_context[condition]))
 
 
-SCRATCH_METRICS = ("step_acc", "no_answer")
-
-
 def evaluate_task(model, task, examples, device) -> dict:
-    """A task's metrics on `examples`: a scratchpad task is decoded freely and its final answer
-    parsed (minigpt.gen_eval, which adds step_acc and no_answer); a plain task keeps the
-    fixed-width evaluation of minigpt.evaluate. The four shared metrics mean the same in both."""
+    """A task's metrics on `examples`, with the per-problem outcomes and outputs: a scratchpad
+    task is decoded freely and its final answer parsed (minigpt.gen_eval, which adds step_acc and
+    no_answer); a plain task keeps the fixed-width evaluation of minigpt.evaluate. The four
+    shared metrics mean the same in both."""
     if task.marker is not None:
-        return evaluate_generative(model, task, examples, device)
-    return evaluate_examples(model, examples, device)
-
-
-def _row(cfg: SweepConfig, condition: str, task, size: str, seed: int, model: GPT, result,
-         metrics, examples: int | None, device, shots: int = 0) -> dict:
-    counts = count_params(model.config)
-    names = METRIC_NAMES + (SCRATCH_METRICS if task.marker is not None else ())
-    metrics = metrics or {name: None for name in names}
-    return {
-        "sweep": cfg.name, "task_set": cfg.task_set, "condition": condition, "task": task.name,
-        "ability": ability_of(task.name), "size": size, "seed": seed, "shots": shots,
-        "trained": task.name in cfg.condition(condition).tasks(cfg.tasks),
-        "params": counts["non_embedding"], "params_total": counts["total"],
-        "flops": training_flops(model.config, result.tokens, cfg.train.seq_len),
-        "tokens": result.tokens, "examples": examples, "budget": cfg.budget, "steps": result.steps,
-        "wall_time_s": round(result.wall_time_s, 3),
-        **metrics, "n_eval": metrics.get("n_eval", len(task.eval_set())),
-        "n_correct": (None if metrics["exact_match"] is None else
-                      round(metrics["exact_match"] * metrics.get("n_eval", len(task.eval_set())))),
-        "answer_len": task.answer_len, "chance": task.chance_levels(),
-        "status": result.status, "final_loss": result.final_loss,
-        "n_layer": model.config.n_layer, "n_head": model.config.n_head,
-        "n_embd": model.config.n_embd, "attn": model.attn_impl, "norm": model.norm_impl,
-        "device": torch.device(device).type,
-        "threads": torch.get_num_threads(),
-    }
+        return evaluate_generative(model, task, examples, device, per_problem=True)
+    return evaluate_examples(model, examples, device, per_problem=True)
 
 
 def train_unit(cfg: SweepConfig, condition: str, size: str, seed: int, run_dir: Path, device: str,
@@ -168,7 +142,8 @@ def train_unit(cfg: SweepConfig, condition: str, size: str, seed: int, run_dir: 
                 if v is not None}
 
     def on_eval(step: int) -> dict:
-        metrics = {t.name: evaluate_task(model, t, curve_sets[t.name], device) for t in tasks}
+        metrics = {t.name: records.aggregate(evaluate_task(model, t, curve_sets[t.name], device))
+                   for t in tasks}
         return record_curve(step, metrics, trainer.losses[-1] if trainer.losses else None)
 
     ckpt = run_dir / "ckpt" / f"{unit}.pt"
@@ -186,16 +161,22 @@ def train_unit(cfg: SweepConfig, condition: str, size: str, seed: int, run_dir: 
     if trainer.step:
         log(f"  resuming {unit} from its checkpoint at step {trainer.step}")
     result = stages.run_in_stages(trainer, stream.bounds, shared) if cond.stages else trainer.run()
-    metrics = {}  # (task, shots) -> the four metrics
+    metrics, sets = {}, {}  # (task, shots) -> metrics with per-problem outcomes; their problems
     if result.status == "ok":
-        metrics = {(t.name, k): evaluate_task(model, t, few_shot_set(t, k), device)
+        sets = {(t.name, k): few_shot_set(t, k) for t in tasks for k in plan[t.name]}
+        metrics = {(t.name, k): evaluate_task(model, t, sets[t.name, k], device)
                    for t in tasks for k in plan[t.name]}
-        trainer.log_scalars(record_curve(result.steps, {t.name: metrics[t.name, plan[t.name][-1]]
-                                                        for t in tasks}, result.final_loss))
+        trainer.log_scalars(record_curve(result.steps, {
+            t.name: records.aggregate(metrics[t.name, plan[t.name][-1]]) for t in tasks},
+            result.final_loss))
+        write_samples(samples_path(run_dir, condition, size, seed),
+                      [rec for key, m in metrics.items()
+                       for rec in records.sample_records(key[0], key[1], sets[key], m)])
     trainer.close()
-    examples = getattr(stream, "examples_seen", None)
-    return [_row(cfg, condition, t, size, seed, model, result, metrics.get((t.name, k)),
-                 examples, device, shots=k) for t in tasks for k in plan[t.name]]
+    unit_facts = records.UnitFacts(cfg, condition, size, seed, model, result,
+                                   getattr(stream, "examples_seen", None), device)
+    return [records.result_row(unit_facts, t, k, metrics.get((t.name, k)))
+            for t in tasks for k in plan[t.name]]
 
 
 def run_sweep(cfg: SweepConfig, run_dir: Path, device: str, shard: tuple[int, int] = (0, 1),
@@ -246,7 +227,7 @@ def _finish_unit(cfg: SweepConfig, run_dir: Path, rows: list[dict], seconds: flo
 def _run_locked(cfg: SweepConfig, run_dir: Path, device: str, shard: tuple[int, int],
                 progress: bool, log: Callable[[str], None], workers: int = 1,
                 threads: int | None = None) -> list[dict]:
-    resumed = prepare_run_dir(cfg, run_dir, device, shard)
+    resumed = prepare_run_dir(cfg, run_dir, device, shard, provenance(device))
     results_path = run_dir / "results.jsonl"
     index, count = shard
     units = cfg.units()[index::count]

@@ -1,81 +1,158 @@
-"""Conditions compared: per ability, each condition's emergent scale and the ratios between them.
+"""Conditions compared on the same problems: paired per-size differences and the scale's shift.
 
-A condition is one way of training the same ladder (plain answers, a scratchpad, ...) or, for
-ingested published results, one model family. For every ability measured under two or more
-conditions this gives each condition's emergent scale (Wei et al.: first size clearly above
-chance) with its bootstrap interval, and the ratio of emergent scales for every pair, with an
-interval from the two bootstraps (independent samples, so replicates are paired at random).
+A condition is one way of training or prompting the same ability (plain answers against a
+scratchpad, tuned against untuned, k examples in context against none) or, for ingested results,
+a model family. Conditions of one sweep answer the **same evaluation problems**, and where the
+design pairs them also come from the **same seeds** (a tuned and an untuned model share their
+pre-training), so they are compared pair by pair (Miller 2024, "Adding Error Bars to Evals"):
 
-A ratio interval whose end is unbounded means that in more than 2.5% of replicates one condition
-showed no emergence within the measured sizes (or already at the smallest one).
+- per size, the difference in exact match (treatment minus reference, mean over paired seeds) with
+  a percentile bootstrap that resamples seeds as clusters and problems once for both conditions
+  (sweeps.analysis.inference.paired_difference): a *range* over seeds and problems, since two or
+  three seeds cannot show their own spread well enough for a coverage guarantee; with one seed it
+  is a confidence interval over problems for these two models;
+- a two-sided mid-p McNemar test on the discordant problems summed over seeds, exact under the
+  sharp null that the conditions are exchangeable on every (seed, problem) pair (for per-problem
+  values that are not 0/1, such as exact match averaged over phrasings, the sign-flip
+  permutation test of the same null), with Holm's procedure over the comparison's sizes;
+- a size "helps" or "hurts" only when the Holm-adjusted test rejects *and* the range excludes 0
+  (these models differ, and consistently across seeds); where both conditions score under the
+  task's bar (chance, or the best guesser that ignores what the condition adds), it says so;
+- the emergent scales of both (sweeps.analysis.emergence) and their ratio, with a stability range
+  from replicates drawn jointly for both conditions (the same seeds and problems).
+
+Rows without per-problem outcomes (ingested results, older runs) fall back to an unpaired
+Newcombe interval on pooled counts, and the comparison says so.
 """
 from __future__ import annotations
 
-import math
-
 import numpy as np
 
-from .stats import CONF
+from .curves import Point, curve_label
+from .inference import CONF, holm, newcombe_diff, paired_difference
+from .stability import draw, first_clearly_above, replicate, stability_range
+
+VERDICTS = ("helps", "hurts", "no clear difference")
 
 
-def _draws(m: dict, n: int, rng: np.random.Generator) -> np.ndarray | None:
-    """Emergent params per bootstrap replicate (inf: not within the measured sizes)."""
-    boot = (m.get("emergent") or {}).get("bootstrap")
-    if not boot:
-        return None
-    vals = [o["params"] for o in boot["outcomes"]] + [math.inf]
-    p = np.array([o["count"] for o in boot["outcomes"]] + [boot["none"]], float)
-    return rng.choice(np.array(vals, float), size=n, p=p / p.sum())
+def pair_seeds(a: Point, b: Point) -> list[tuple]:
+    """Seed scores of both conditions for the seeds both trained, in seed order."""
+    by_seed = {s.seed: s for s in b.seeds}
+    return [(s, by_seed[s.seed]) for s in a.seeds if s.seed in by_seed]
 
 
-def compare(analysis: dict, metric: str = "exact_match", conf: float = CONF,
-            n: int = 4000, seed: int = 0) -> list[dict]:
-    """One entry per ability measured under >= 2 conditions (see the module doc)."""
-    by_ability: dict[str, list[tuple[str, dict]]] = {}
-    for label, t in analysis["tasks"].items():
-        by_ability.setdefault(t.get("ability") or t["task"], []).append((label, t))
-    rng = np.random.default_rng(seed)
-    a = (1 - conf) / 2
-    out = []
-    for ability, curves in by_ability.items():
-        conds = {t["condition"] for _, t in curves}
-        if len(conds) < 2:
-            continue
-        rows, draws = [], {}
-        for label, t in curves:
-            m = t["metrics"].get(metric) or {}
-            em = m.get("emergent") or {}
-            rows.append({"curve": label, "condition": t["condition"], "task": t["task"],
-                         "verdict": m.get("verdict", "no data"), "reason": m.get("reason"),
-                         "emergent_size": em.get("size"), "last_below": em.get("last_below"),
-                         "emergent_params": m.get("emergent_params"),
-                         "emergent_flops": m.get("emergent_flops"),
-                         "interval_params": em.get("interval_params"),
-                         "interval_flops": em.get("interval_flops"),
-                         "metric_question": t["metric_question"]["summary"]})
-            d = _draws(m, n, rng)
-            if d is not None:
-                draws[label] = d
-        ratios = []
-        for i in range(len(rows)):
-            for j in range(i + 1, len(rows)):
-                ra, rb = rows[i], rows[j]
-                r = {"a": ra["curve"], "b": rb["curve"], "ratio": None, "interval": None}
-                if ra["emergent_params"] and rb["emergent_params"]:
-                    r["ratio"] = ra["emergent_params"] / rb["emergent_params"]
-                else:
-                    r["note"] = "no ratio: " + "; ".join(
-                        f"{x['curve']} is '{x['verdict']}'" for x in (ra, rb)
-                        if not x["emergent_params"])
-                if r["ratio"] is not None and ra["curve"] in draws and rb["curve"] in draws:
-                    with np.errstate(invalid="ignore", divide="ignore"):
-                        q = draws[ra["curve"]] / draws[rb["curve"]]
-                    q = np.where(np.isnan(q), np.inf, q)  # inf/inf: neither emerged; unbounded
-                    lo, hi = np.quantile(q, [a, 1 - a], method="inverted_cdf")
-                    r["interval"] = [float(lo) if 0 < lo < math.inf else None,
-                                     float(hi) if 0 < hi < math.inf else None]
-                elif r["ratio"] is not None:
-                    r["note"] = "no interval: no bootstrap for one of the curves"
-                ratios.append(r)
-        out.append({"ability": ability, "metric": metric, "curves": rows, "ratios": ratios})
+def size_difference(a: Point, b: Point, conf: float, n_boot: int, rng) -> dict:
+    """Treatment a minus reference b at one size (see the module doc)."""
+    pairs = pair_seeds(a, b)
+    base = {"size": a.size, "params": a.params, "treatment": float(np.mean(a.values)),
+            "reference": float(np.mean(b.values)), "n_pairs": len(pairs)}
+    lengths = {x.outcomes.size for pair in pairs for x in pair if x.outcomes is not None}
+    if pairs and len(lengths) == 1 and all(x.outcomes is not None for p in pairs for x in p):
+        binary = all(np.isin(x.outcomes, (0, 1)).all() for p in pairs for x in p)
+        r = paired_difference([p[0].outcomes for p in pairs], [p[1].outcomes for p in pairs],
+                              conf, n_boot, rng, binary=binary)
+        kind = ("range over seeds (clusters) and problems" if len(pairs) > 1
+                else "confidence interval over problems, one seed")
+        return {**base, "diff": r["diff"], "interval": [r["lo"], r["hi"]], "interval_kind": kind,
+                "p_value": r["p_value"], "b": r["b"], "c": r["c"], "paired": True,
+                "per_seed": [float(x.outcomes.mean() - y.outcomes.mean()) for x, y in pairs]}
+    if all(s.n for s in a.seeds + b.seeds):
+        k1, n1 = sum(s.k for s in a.seeds), sum(s.n for s in a.seeds)
+        k2, n2 = sum(s.k for s in b.seeds), sum(s.n for s in b.seeds)
+        d, lo, hi = newcombe_diff(k1, n1, k2, n2, conf)
+        return {**base, "diff": d, "interval": [lo, hi], "p_value": None, "paired": False,
+                "interval_kind": "Newcombe, unpaired (no per-problem outcomes recorded)",
+                "per_seed": []}
+    return {**base, "diff": base["treatment"] - base["reference"], "interval": None,
+            "p_value": None, "paired": False, "per_seed": [],
+            "interval_kind": "no interval: neither per-problem outcomes nor n_eval recorded"}
+
+
+def judge(diffs: list[dict], alpha: float, bar: float | None) -> None:
+    """Holm over the sizes' tests; sets verdict and note on each size."""
+    tested = [d for d in diffs if d["p_value"] is not None]
+    for d, r in zip(tested, holm([d["p_value"] for d in tested], alpha) if tested else []):
+        d["holm_rejects"] = bool(r)
+    for d in diffs:
+        iv = d["interval"]
+        clear = iv is not None and (iv[0] > 0 or iv[1] < 0)
+        if d["p_value"] is not None:
+            clear = clear and d.get("holm_rejects", False)
+        d["verdict"] = ("no clear difference" if not clear else
+                        "helps" if d["diff"] > 0 else "hurts")
+        d["note"] = None
+        if bar is not None and max(d["treatment"], d["reference"]) < bar:
+            d["note"] = f"both under the bar of {bar:.3g} (chance or a guesser)"
+
+
+def headline(name: str, reference: str, diffs: list[dict]) -> str:
+    """One sentence that follows from the table: where the treatment helps, hurts, or neither."""
+    parts = []
+    for v in ("helps", "hurts"):
+        sizes = [d["size"] + (" (under the bar)" if d["note"] else "")
+                 for d in diffs if d["verdict"] == v]
+        if sizes:
+            parts.append(f"{v} at {', '.join(sizes)}")
+    rest = [d["size"] for d in diffs if d["verdict"] == "no clear difference"]
+    if rest:
+        parts.append(f"no clear difference at {', '.join(rest)}")
+    return f"{name} against {reference}: " + "; ".join(parts)
+
+
+def scale_shift(a_pts: list[Point], b_pts: list[Point], res_a: dict, res_b: dict,
+                options: dict, rng) -> dict:
+    """The ratio of the two emergent scales and its stability range from joint replicates."""
+    out = {"ratio": None, "range": None, "range_kind": "stability_range", "note": None}
+    ea, eb = res_a.get("emergent_params"), res_b.get("emergent_params")
+    if not ea or not eb:
+        out["note"] = "no ratio: " + "; ".join(
+            f"{n} is '{r['verdict']}'" for n, r in (("treatment", res_a), ("reference", res_b))
+            if not r.get("emergent_params"))
+        return out
+    out["ratio"] = ea / eb
+    sizes = [p.size for p in a_pts]
+    if sizes != [p.size for p in b_pts] or res_a["chance"] is None or res_b["chance"] is None:
+        out["note"] = "no range: the two conditions were not measured at the same sizes"
+        return out
+    n_boot, conf, floor = options["n_boot"], options["conf"], options["floor"]
+    draws = [draw(p, n_boot, rng) for p in a_pts]
+    firsts = []
+    for pts, res in ((a_pts, res_a), (b_pts, res_b)):
+        c = res["chance"]
+        reps = [replicate(p, d, c, True, True, rng) for p, d in zip(pts, draws)]
+        firsts.append(first_clearly_above(np.column_stack([r[0] for r in reps]),
+                                          np.column_stack([r[1] for r in reps]), c, 1.0 - c,
+                                          floor, 1.0 - conf))
+    params = np.array([p.params for p in a_pts] + [np.inf])
+    with np.errstate(invalid="ignore"):
+        ratio = params[firsts[0]] / params[firsts[1]]
+    ratio = np.where(np.isnan(ratio), np.inf, ratio)
+    lo, hi = np.quantile(ratio, [(1 - conf) / 2, (1 + conf) / 2], method="inverted_cdf")
+    out["range"] = [float(lo) if 0 < lo < np.inf else None, float(hi) if 0 < hi < np.inf else None]
     return out
+
+
+def compare_pair(a: dict, b: dict, options: dict, rng, bar: float | None = None) -> dict:
+    """Treatment curve a against reference curve b; each {"label", "points", "result"}."""
+    common = [p.size for p in a["points"] if p.size in {q.size for q in b["points"]}]
+    pa = [p for p in a["points"] if p.size in common]
+    pb = [next(q for q in b["points"] if q.size == s) for s in common]
+    diffs = [size_difference(x, y, options["conf"], 2000, rng) for x, y in zip(pa, pb)]
+    judge(diffs, 1.0 - options["conf"], bar)
+    paired = all(d["paired"] for d in diffs)
+    return {"treatment": a["label"], "reference": b["label"], "metric": "exact_match",
+            "sizes": diffs, "paired": paired, "bar": bar,
+            "multiplicity": f"Holm over {len(diffs)} sizes at alpha {1 - options['conf']:.2g}",
+            "headline": headline(a["label"], b["label"], diffs),
+            "scale_shift": scale_shift(pa, pb, a["result"], b["result"], options, rng),
+            "note": None if paired else "unpaired fallback: no per-problem outcomes recorded"}
+
+
+def curve_handle(condition: str, task: str, shots: int, points: list[Point],
+                 result: dict) -> dict:
+    return {"label": curve_label(condition, task, shots), "condition": condition, "task": task,
+            "shots": shots, "points": points, "result": result}
+
+
+__all__ = ["CONF", "VERDICTS", "compare_pair", "curve_handle", "size_difference", "judge",
+           "headline", "scale_shift"]

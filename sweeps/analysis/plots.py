@@ -2,8 +2,11 @@
 
 - Bounded metrics (exact match, per-digit accuracy) are drawn on a 0..1 axis, so chance and
   perfect are both in view; the chance level of each curve is a dashed line.
-- Error bars are each size's 95% interval (problems and seeds, sweeps.stats); the shaded band is
-  the seed min-max where a size has several seeds.
+- Error bars are each size's interval over problems (sweeps.analysis.emergence); one dot per
+  seed and a shaded band from the lowest to the highest seed show the spread between seeds.
+- The bars each verdict is judged against are drawn: chance (dashed) and the floor a size must
+  reach to count as clearly above chance (dotted); extra bars (the in-context report's guessers
+  that ignore the examples) are drawn the same way with their names.
 - The emergent scale (first size clearly above chance) is a star; FLOPs panels say which sizes
   have no FLOPs recorded instead of dropping them silently.
 - A metric with no data in any curve gets no panel (no empty "no data" panels).
@@ -20,14 +23,11 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 from matplotlib.ticker import LogLocator, NullFormatter  # noqa: E402
 
-from .emergence import BOUNDED_METRICS, METRICS  # noqa: E402
+from .curves import BOUNDED_METRICS, METRICS  # noqa: E402
+from .hparams import safe_name  # noqa: E402
 
 _AXES = (("params", "non-embedding parameters"), ("flops", "training FLOPs"))
 _COLOURS = plt.rcParams["axes.prop_cycle"].by_key()["color"]
-
-
-def safe_name(name: str) -> str:
-    return "".join(c if c.isalnum() or c in "-_." else "_" for c in name)
 
 
 def _draw(ax, m: dict, axis: str, colour: str, label: str) -> list[str]:
@@ -44,16 +44,23 @@ def _draw(ax, m: dict, axis: str, colour: str, label: str) -> list[str]:
         sx = [p[axis] for p in ps for _ in p["values"]]
         sy = [v for p in ps for v in p["values"]]
         ax.scatter(sx, sy, s=10, color=colour, alpha=0.55, lw=0, zorder=3)  # one dot per seed
-    lo = np.array([p["lo"] if p.get("lo") is not None else p["mean"] for p in ps])
-    hi = np.array([p["hi"] if p.get("hi") is not None else p["mean"] for p in ps])
+    lo = np.array([p["interval"][0] if p.get("interval") else p["mean"] for p in ps])
+    hi = np.array([p["interval"][1] if p.get("interval") else p["mean"] for p in ps])
     ax.errorbar(x, y, yerr=[np.maximum(y - lo, 0), np.maximum(hi - y, 0)], fmt="o-", ms=4,
                 color=colour, capsize=3, lw=1.3, label=label)
-    if m.get("chance") is not None:
-        ax.axhline(m["chance"], color=colour, ls="--", lw=0.9, alpha=0.7)
-    em = m.get("emergent") or {}
-    if em.get(axis):
-        ym = next(p["mean"] for p in ps if p["size"] == em["size"])
-        ax.plot([em[axis]], [ym], "*", ms=15, color=colour, mec="black", mew=0.6, zorder=5)
+    chance, perfect = m.get("chance"), m.get("perfect")
+    if chance is not None:
+        ax.axhline(chance, color=colour, ls="--", lw=0.9, alpha=0.7)
+        if perfect is not None and m.get("floor") is not None:
+            ax.axhline(chance + m["floor"] * (perfect - chance), color=colour, ls=":", lw=0.8,
+                       alpha=0.6)
+    for name, bar in (m.get("bars") or {}).items():
+        ax.axhline(bar, color="black", ls="-.", lw=0.8, alpha=0.6)
+        ax.annotate(name, (x.min(), bar), fontsize=6, va="bottom")
+    if m.get("emergent_size") and m.get(f"emergent_{axis}"):
+        ym = next(p["mean"] for p in ps if p["size"] == m["emergent_size"])
+        ax.plot([m[f"emergent_{axis}"]], [ym], "*", ms=15, color=colour, mec="black", mew=0.6,
+                zorder=5)
     return missing
 
 
@@ -112,14 +119,15 @@ def ability_figure(ability: str, curves: dict[str, dict]):
             ax.set_title(title, fontsize=8.5)
     handles, labels = axes[0, 0].get_legend_handles_labels()
     extra = [plt.Line2D([], [], color="grey", ls="--", lw=0.9),
+             plt.Line2D([], [], color="grey", ls=":", lw=0.8),
              plt.Line2D([], [], color="grey", marker="*", ls="", ms=12, mec="black")]
-    ncol = min(len(labels) + 2, 2 if len(metrics) == 1 else 4)
-    fig.legend(handles + extra, labels + ["chance", "emergent scale (first size clearly above "
-                                                    "chance)"],
+    ncol = min(len(labels) + 3, 2 if len(metrics) == 1 else 4)
+    fig.legend(handles + extra, labels + ["chance", "floor (clearly above chance from here)",
+                                          "emergent scale (first size clearly above chance)"],
                loc="lower center", ncol=ncol, fontsize=8)
-    rows_legend = math.ceil((len(labels) + 2) / ncol)
-    fig.suptitle(f"{ability}: score against scale\n(error bars: 95% interval over problems and "
-                 f"seeds; dots: one per seed; band: seed min–max)", fontsize=10)
+    rows_legend = math.ceil((len(labels) + 3) / ncol)
+    fig.suptitle(f"{ability}: score against scale\n(error bars: 95% interval over problems; "
+                 f"dots: one per seed; band: seed min–max)", fontsize=10)
     fig.tight_layout(rect=(0, 0.03 + 0.035 * rows_legend * 4.7 / fig.get_figheight(), 1, 0.93))
     return fig
 

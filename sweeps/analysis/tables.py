@@ -1,83 +1,110 @@
-"""Plain-text result tables: one per (condition, task), sizes down the side, metrics across.
+"""Tables of an analysis (sweeps.analysis.emergence), for the terminal and for report.md.
 
-Several seeds are averaged per size. Exact match carries its 95% interval (Clopper-Pearson over
-the n_eval problems, pooled over seeds, widened by the seed spread where there are several
-seeds; sweeps.stats). The last line names the first size clearly above chance (the lower end of
-an interval simultaneous over the sizes above chance, and at least 5% of the way to perfect), as
-sweeps.emergence defines the emergent scale; the full analysis, with bootstrap intervals and shape, is in the report.
+Nothing is recomputed here: every number, interval and verdict comes from the analysis, so a
+table can never disagree with the report or summary.json.
+
+- `task_tables`: per curve, sizes down the side: exact match with its interval, how many seeds
+  learned, the size's status against chance, and the continuous metrics;
+- `emergence_table`: one line per curve, like Wei et al. 2022's Table 1, with the stability range
+  of the emergent scale, the last size below it and its status, the size at which half the seeds
+  learn, the shape and the metric question's answer;
+- `seed_table`: per curve and size, seeds that learned / seeds trained with its exact interval.
 """
 from __future__ import annotations
 
-import math
-from statistics import mean
+from .fmt import interval, num, pct, scale_range
 
-from .emergence import FLOOR, curve_label
-from .stats import size_interval
-
-HEADERS = ("size", "params", "FLOPs", "seeds", "n_eval", "exact", "95% interval", "per-digit",
-           "edit dist", "log-prob")
+STATUS_TEXT = {"consistent_with_chance": "consistent with chance",
+               "above_chance_under_floor": "above chance, under the floor",
+               "clearly_above_chance": "clearly above chance", "untested": "untested"}
+CONTINUOUS = (("per_digit_acc", pct), ("edit_distance", num), ("answer_logprob", num))
 
 
-def _num(v) -> float | None:
-    return float(v) if isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v) else None
+def verdict_line(r: dict) -> str:
+    """The verdict of one (curve, metric) in a sentence."""
+    if r["verdict"] == "emergent":
+        rng = scale_range(r["scale_interval"])
+        return (f"emergent at {r['emergent_size']} (last below: {r['last_below']}, "
+                f"{STATUS_TEXT[r['last_below_status']]})"
+                + (f"; stability range {rng}" if rng else ""))
+    if r["verdict"] == "present_at_smallest":
+        return f"present at the smallest size, {r['emergent_size']}"
+    return r["verdict"].replace("_", " ") + f": {r['reason']}"
 
 
-def _fmt(v, spec: str) -> str:
-    return "—" if v is None else format(v, spec)
-
-
-def task_table(rows: list[dict], task: str, condition: str | None = None) -> str:
-    """The table of one task (in one condition; all conditions pooled when None and the task has
-    only one)."""
-    rs = [r for r in rows if str(r.get("task")) == str(task)
-          and (condition is None or (r.get("condition") or "default") == condition)]
-    by_size: dict[str, list[dict]] = {}
-    for r in rs:
-        by_size.setdefault(str(r["size"]), []).append(r)
-    title = curve_label(condition, task) if condition else str(task)
-    lines = [f"task {title}", "  " + " ".join(f"{h:>12}" for h in HEADERS)]
-    first = None
-
-    def order(kv):
-        p = _num(kv[1][0].get("params"))
-        return (p is None, p or 0.0, kv[0])
-
-    n_sizes = max(1, len({_num(g[0].get("params")) for g in by_size.values()
-                          if any(_num(r.get("exact_match")) is not None for r in g)}))
-    for size, group in sorted(by_size.items(), key=order):
-        ok = [r for r in group if r.get("status", "ok") == "ok"]
-        p, f = _num(group[0].get("params")), _num(group[0].get("flops"))
-        n_eval = _num(group[0].get("n_eval"))
-        cells = [size, _fmt(p, ",.0f"), _fmt(f, ".2e"), f"{len(ok)}/{len(group)}",
-                 _fmt(n_eval, ".0f")]
-        means = {m: [v for v in (_num(r.get(m)) for r in ok) if v is not None]
-                 for m in ("exact_match", "per_digit_acc", "edit_distance", "answer_logprob")}
-        if means["exact_match"]:
-            iv = size_interval(means["exact_match"], int(n_eval) if n_eval else None)
-            cells += [f"{iv['mean']:.1%}",
-                      f"[{iv['lo']:.1%}, {iv['hi']:.1%}]" if iv["lo"] is not None else "—"]
-            chance = group[0].get("chance")
-            c = _num(chance.get("exact_match")) if isinstance(chance, dict) else _num(chance)
-            # judged as sweeps.emergence does: intervals simultaneous over the curve's sizes
-            jv = size_interval(means["exact_match"], int(n_eval) if n_eval else None,
-                               1 - 0.05 / n_sizes)
-            lo_ok = jv["lo"] is None or jv["lo"] > c if c is not None else False
-            if (first is None and c is not None and p is not None and lo_ok
-                    and (iv["mean"] - c) / (1 - c) >= FLOOR):
-                first = size
-        elif ok:
-            cells += ["—", "—"]
-        else:
-            cells += ["diverged", ""]
-        for m, spec in (("per_digit_acc", ".1%"), ("edit_distance", ".2f"),
-                        ("answer_logprob", ".2f")):
-            cells.append(_fmt(mean(means[m]), spec) if means[m] else "")
-        lines.append("  " + " ".join(f"{c:>12}" for c in cells))
-    lines.append(f"  first size clearly above chance (exact match): {first or 'none'}")
+def task_table(label: str, curve: dict) -> str:
+    em = curve["metrics"].get("exact_match")
+    if em is None:
+        return f"curve {label}: no exact-match values"
+    others = {m: curve["metrics"][m] for m, _ in CONTINUOUS if m in curve["metrics"]}
+    head = ["size", "params", "seeds", "learned", "exact", "95% interval", "status"]
+    head += [m for m in others]
+    lines = [f"curve {label} (exact match; chance {pct(em['chance'])})",
+             "  " + " | ".join(head)]
+    by_size = {m: {s["size"]: s for s in r["per_size"]} for m, r in others.items()}
+    for s in em["per_size"]:
+        cells = [s["size"], num(s["params"], ",.0f"), str(s["n_seeds"]),
+                 f"{s['n_learned']}/{s['n_seeds']}", pct(s["mean"]), interval(s["interval"]),
+                 STATUS_TEXT.get(s.get("status"), "—")]
+        for m, f in CONTINUOUS:
+            if m in others:
+                t = by_size[m].get(s["size"])
+                cells.append(f(t["mean"]) if t else "—")
+        lines.append("  " + " | ".join(cells))
+    lines.append(f"  verdict: {verdict_line(em)}")
     return "\n".join(lines)
 
 
-def task_tables(rows: list[dict]) -> str:
-    """Every (condition, task)'s table."""
-    curves = dict.fromkeys(((r.get("condition") or "default"), str(r["task"])) for r in rows)
-    return "\n\n".join(task_table(rows, task, condition) for condition, task in curves)
+def task_tables(analysis: dict) -> str:
+    return "\n\n".join(task_table(label, c) for label, c in analysis["curves"].items())
+
+
+def _learning(r: dict) -> str:
+    ls = r.get("learning_scale") or {}
+    if not ls.get("ok"):
+        return "—"
+    return f"{num(ls['params'])} {scale_range([ls['lo'], ls['hi']], 'open', 'open')}"
+
+
+def emergence_table(analysis: dict, metric: str = "exact_match") -> str:
+    lines = [f"| curve | n_eval | sizes | verdict ({metric}) | emergent scale: params "
+             "[stability range] | FLOPs | last below → first above (status below) | half the "
+             "seeds learn at [profile range] | shape | metric question |",
+             "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |"]
+    for label, c in analysis["curves"].items():
+        r = c["metrics"].get(metric)
+        if r is None:
+            continue
+        step = "—"
+        if r["verdict"] == "emergent":
+            step = (f"{r['last_below']} → {r['emergent_size']} "
+                    f"({STATUS_TEXT[r['last_below_status']]})")
+        scale = "—" if r["emergent_params"] is None else \
+            f"{num(r['emergent_params'])} {scale_range(r['scale_interval'])}"
+        n_eval = ", ".join(map(str, c.get("n_eval") or [])) or "unknown"
+        lines.append(f"| {label} | {n_eval} | {len(r['per_size'])} | {r['verdict']} | {scale} "
+                     f"| {num(r['emergent_flops'])} | {step} | {_learning(r)} | {r['shape']} "
+                     f"| {c['metric_question']['answer']} |")
+    return "\n".join(lines)
+
+
+def seed_table(analysis: dict, metric: str = "exact_match") -> str:
+    """Seeds that learned / seeds trained per size, with the exact interval on the share; empty
+    when no size has two or more seeds."""
+    curves = {label: c["metrics"].get(metric) for label, c in analysis["curves"].items()}
+    if not any(s["n_seeds"] > 1 for r in curves.values() if r for s in r["per_size"]):
+        return ""
+    sizes = list(dict.fromkeys(s["size"] for r in curves.values() if r for s in r["per_size"]))
+    lines = [f"| curve | {' | '.join(sizes)} |", "| --- |" + " --- |" * len(sizes)]
+    for label, r in curves.items():
+        if not r:
+            continue
+        by = {s["size"]: s for s in r["per_size"]}
+        cells = []
+        for size in sizes:
+            s = by.get(size)
+            cells.append("—" if s is None else
+                         f"**{s['n_learned']}/{s['n_seeds']}** {interval(s['learned_interval'])}"
+                         f" mean {pct(s['mean'])} ({pct(s['min'])}–{pct(s['max'])})")
+        lines.append(f"| {label} | {' | '.join(cells)} |")
+    return "\n".join(lines)

@@ -98,6 +98,21 @@ def size_interval(point: Point, conf: float, rng) -> tuple[list[float] | None, s
     return None, "no interval: the rows record neither per-problem values nor n_eval"
 
 
+def describe_size(point: Point, conf: float, rng) -> dict:
+    """What one size measured, before any judgement against chance: its scores and their
+    interval. A curve with no chance level (or no perfect score) shows these alone; the fields
+    of the judgement (q, p_value, n_learned, above_chance) stay None and the status 'untested'."""
+    values = point.values
+    interval, kind = size_interval(point, conf, rng)
+    return {"size": point.size, "params": point.params, "flops": point.flops,
+            "n_seeds": len(values), "values": values, "mean": float(np.mean(values)),
+            "min": min(values), "max": max(values), "q": None, "interval": interval,
+            "interval_kind": kind, "p_value": None, "n_learned": None, "learned_interval": None,
+            "above_chance": None, "status": "untested",
+            "seeds": [{"seed": s.seed, "value": s.value, "q": None, "p_value": None,
+                       "learned": None} for s in point.seeds]}
+
+
 def size_record(point: Point, chance: float, spec, conf: float, learned_q: float, rng) -> dict:
     """Everything the verdict needs about one size, and what the report shows of it."""
     span = spec.perfect - chance
@@ -113,16 +128,12 @@ def size_record(point: Point, chance: float, spec, conf: float, learned_q: float
         q = (s.value - chance) / span
         seeds.append({"seed": s.seed, "value": s.value, "q": q, "p_value": p,
                       "learned": bool(q >= learned_q and (p is None or p < alpha))})
-    values = point.values
-    interval, kind = size_interval(point, conf, rng)
+    out = describe_size(point, conf, rng)
     n_learned = sum(s["learned"] for s in seeds)
-    return {"size": point.size, "params": point.params, "flops": point.flops,
-            "n_seeds": len(values), "values": values, "mean": float(np.mean(values)),
-            "min": min(values), "max": max(values), "q": (float(np.mean(values)) - chance) / span,
-            "interval": interval, "interval_kind": kind, "seeds": seeds,
-            "p_value": pooled_p_value(point, chance, spec.higher_is_better),
-            "n_learned": n_learned, "learned_interval": list(learned_interval(n_learned,
-                                                                               len(values), conf))}
+    out.update(q=(out["mean"] - chance) / span, seeds=seeds,
+               p_value=pooled_p_value(point, chance, spec.higher_is_better), n_learned=n_learned,
+               learned_interval=list(learned_interval(n_learned, len(seeds), conf)))
+    return out
 
 
 def judge_sizes(per_size: list[dict], floor: float, alpha: float) -> None:
@@ -260,7 +271,9 @@ def analyse_metric(points: list[Point], metric: str, chance: float | None, optio
         why = ("no chance level recorded for this metric" if chance is None else
                "no perfect score is known for this metric" if spec.perfect is None else
                f"chance ({chance:g}) equals a perfect score")
-        return curve_record(metric, spec, chance, reason=f"{why}: above chance cannot be judged")
+        return curve_record(metric, spec, chance,
+                            [describe_size(p, options["conf"], rng) for p in points],
+                            reason=f"{why}: above chance cannot be judged")
     conf, floor = options["conf"], options["floor"]
     per_size, judged = judge_curve(points, spec, chance, options, rng)
     out = curve_record(metric, spec, chance, per_size)

@@ -8,7 +8,7 @@ import json
 from sweeps.results import flatten_config
 
 from .fmt import interval, num, p_value, pct, scale_range
-from .tables import STATUS_TEXT
+from .tables import STATUS_TEXT, learned_text
 
 
 def meaning(options: dict) -> list[str]:
@@ -127,8 +127,8 @@ def per_size(analysis: dict) -> list[str]:
                   "| --- | --- |"]
         for name, r in c["metrics"].items():
             for s in r["per_size"]:
-                lines.append(f"| {name} | {s['size']} | {num(s['params'])} | {s['n_learned']}/"
-                             f"{s['n_seeds']} | {num(s['mean'], '.4g')} | "
+                lines.append(f"| {name} | {s['size']} | {num(s['params'])} | {learned_text(s)} "
+                             f"| {num(s['mean'], '.4g')} | "
                              f"{interval(s['interval'], False)} | {s['interval_kind']} | "
                              f"{p_value(s['p_value'])} | {STATUS_TEXT.get(s['status'], '—')} |")
         lines.append("")

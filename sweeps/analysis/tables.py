@@ -20,6 +20,11 @@ STATUS_TEXT = {"consistent_with_chance": "consistent with chance",
 CONTINUOUS = (("per_digit_acc", pct), ("edit_distance", num), ("answer_logprob", num))
 
 
+def learned_text(s: dict) -> str:
+    """Seeds that learned / seeds trained; a dash where learning cannot be judged (no chance)."""
+    return "—" if s.get("n_learned") is None else f"{s['n_learned']}/{s['n_seeds']}"
+
+
 def verdict_line(r: dict) -> str:
     """The verdict of one (curve, metric) in a sentence."""
     if r["verdict"] == "emergent":
@@ -44,7 +49,7 @@ def task_table(label: str, curve: dict) -> str:
     by_size = {m: {s["size"]: s for s in r["per_size"]} for m, r in others.items()}
     for s in em["per_size"]:
         cells = [s["size"], num(s["params"], ",.0f"), str(s["n_seeds"]),
-                 f"{s['n_learned']}/{s['n_seeds']}", pct(s["mean"]), interval(s["interval"]),
+                 learned_text(s), pct(s["mean"]), interval(s["interval"]),
                  STATUS_TEXT.get(s.get("status"), "—")]
         for m, f in CONTINUOUS:
             if m in others:
@@ -104,7 +109,7 @@ def seed_table(analysis: dict, metric: str = "exact_match") -> str:
         for size in sizes:
             s = by.get(size)
             cells.append("—" if s is None else
-                         f"**{s['n_learned']}/{s['n_seeds']}** {interval(s['learned_interval'])}"
+                         f"**{learned_text(s)}** {interval(s['learned_interval'])}"
                          f" mean {pct(s['mean'])} ({pct(s['min'])}–{pct(s['max'])})")
         lines.append(f"| {label} | {' | '.join(cells)} |")
     return "\n".join(lines)

@@ -81,9 +81,11 @@ def shape(x: list[float], q: list[float], names: list[str]) -> dict:
         return out
     x0, w = fit["x0"], fit["width_decades"]
     if not resolved(fit, x):
+        cause = ("the fit is at its steepness bound" if fit["s_at_bound"] else
+                 "the fitted rise is narrower than the ladder's smallest step")
         out.update(shape="unresolved", shape_reason=(
-            f"the fit is at its steepness bound (10-90% width {w:.2f} decades): the rise is "
-            "sharper than this ladder can resolve; more sizes near it would tell"))
+            f"{cause} (10-90% width {w:.2f} decades): the rise is sharper than this ladder can "
+            "resolve; more sizes near it would tell"))
         return out
     out["width_decades"] = w
     if not x[0] <= x0 <= x[-1]:

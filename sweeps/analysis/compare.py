@@ -87,6 +87,8 @@ def judge(diffs: list[dict], alpha: float, bar: float | None) -> None:
 
 def headline(name: str, reference: str, diffs: list[dict]) -> str:
     """One sentence that follows from the table: where the treatment helps, hurts, or neither."""
+    if not diffs:
+        return f"{name} against {reference}: no size was measured under both"
     parts = []
     for v in ("helps", "hurts"):
         sizes = [d["size"] + (" (under the bar)" if d["note"] else "")
@@ -144,7 +146,8 @@ def compare_pair(a: dict, b: dict, options: dict, rng, bar: float | None = None)
             "sizes": diffs, "paired": paired, "bar": bar,
             "multiplicity": f"Holm over {len(diffs)} sizes at alpha {1 - options['conf']:.2g}",
             "headline": headline(a["label"], b["label"], diffs),
-            "scale_shift": scale_shift(pa, pb, a["result"], b["result"], options, rng),
+            "scale_shift": scale_shift(a["points"], b["points"], a["result"], b["result"],
+                                       options, rng),
             "note": None if paired else "unpaired fallback: no per-problem outcomes recorded"}
 
 

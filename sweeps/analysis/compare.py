@@ -101,6 +101,18 @@ def headline(name: str, reference: str, diffs: list[dict]) -> str:
     return f"{name} against {reference}: " + "; ".join(parts)
 
 
+def multiplicity(diffs: list[dict], alpha: float) -> str:
+    """How the comparison's sizes are corrected: Holm over the sizes with a test; a size without
+    one (the unpaired fallback) is judged by its own interval, and the text says so."""
+    tested = sum(d["p_value"] is not None for d in diffs)
+    holm_text = f"Holm over {tested} sizes at alpha {alpha:.2g}"
+    if tested == len(diffs):
+        return holm_text
+    alone = (f"{len(diffs) - tested} size(s) without a test (unpaired fallback) judged by their "
+             f"own {1 - alpha:.0%} interval, uncorrected for multiplicity")
+    return f"{holm_text}; {alone}" if tested else alone
+
+
 def scale_shift(a_pts: list[Point], b_pts: list[Point], res_a: dict, res_b: dict,
                 options: dict, rng) -> dict:
     """The ratio of the two emergent scales and its stability range from joint replicates."""
@@ -144,7 +156,7 @@ def compare_pair(a: dict, b: dict, options: dict, rng, bar: float | None = None)
     paired = all(d["paired"] for d in diffs)
     return {"treatment": a["label"], "reference": b["label"], "metric": "exact_match",
             "sizes": diffs, "paired": paired, "bar": bar,
-            "multiplicity": f"Holm over {len(diffs)} sizes at alpha {1 - options['conf']:.2g}",
+            "multiplicity": multiplicity(diffs, 1.0 - options["conf"]),
             "headline": headline(a["label"], b["label"], diffs),
             "scale_shift": scale_shift(a["points"], b["points"], a["result"], b["result"],
                                        options, rng),

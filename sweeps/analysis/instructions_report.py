@@ -57,7 +57,8 @@ def analyse(rows: list[dict], options: dict, rng) -> dict:
             result = analyse_safely(points, "exact_match", chance, options, rng)
             label = f"{measure} [{c}]"
             curves[label] = {"condition": c, "task": measure, "shots": 0, "ability": measure,
-                             "metrics": {"exact_match": result}, "notes": [],
+                             "metrics": {"exact_match": result},
+                             "notes": pooling_notes(points, len(tasks)),
                              "metric_question": {"answer": "undetermined", "reason":
                                                  "a pooled measure has no per-digit curve",
                                                  "side_by_side": [], "digits_summary": "—",
@@ -78,6 +79,16 @@ def analyse(rows: list[dict], options: dict, rng) -> dict:
             "conditions": conditions, "sizes": sizes, "headline_condition":
                 headline_condition(conditions), "spread": spread(rows, kinds, sizes, conditions),
             "excluded": [], "diverged": []}
+
+
+def pooling_notes(points: list, n_tasks: int) -> list[str]:
+    """Say where a measure's intervals treat phrasings as independent: a model whose rows carry
+    no per-problem outcomes has its answers pooled over the measure's tasks as one count."""
+    if n_tasks < 2 or all(s.outcomes is not None for p in points for s in p.seeds):
+        return []
+    return [f"no per-problem outcomes: each model's answers are pooled over its {n_tasks} "
+            "phrasings as if independent, which they are not (every phrasing asks the same "
+            "problems), so these intervals are too narrow"]
 
 
 def _load(run_dir: Path, floor: float, n_boot: int) -> tuple[list[dict], dict]:

@@ -36,6 +36,7 @@ from .fmt import pct  # noqa: E402
 from .instructions_measures import (MEASURES, UNTUNED, ReportError, chance_of_tasks,  # noqa: E402
                                     check_rows, classify, headline_condition, k_of,
                                     measure_points, spread)
+from .plots import ability_figure  # noqa: E402
 from .summary import dumps, summary  # noqa: E402
 
 __all__ = ["ReportError", "analyse", "build", "summarise"]
@@ -150,6 +151,13 @@ def plots(a: dict, out: Path) -> list[str]:
            title="where tuning helps (>0) and hurts (<0); bars: range over seeds and problems")
     ax.legend(fontsize=6)
     made.append(_save(fig, out / "effect.png"))
+    held = {label: c for label, c in a["curves"].items() if c["task"] == "held-out task"}
+    fig = ability_figure("held-out task, zero-shot through all its templates", held) \
+        if held else None
+    if fig is not None:  # laid out by ability_figure: saved as it is
+        fig.savefig(out / "held_out_task.png", dpi=90)
+        plt.close(fig)
+        made.append("held_out_task.png")
     return made
 
 

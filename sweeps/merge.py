@@ -79,8 +79,10 @@ def merged_config(configs: list[dict], rows: list[dict], dirs: list[Path]) -> di
         if union or key in out:
             out[key] = list(union.values())
     params = {r["size"]: r["params"] for r in rows if isinstance(r.get("params"), (int, float))}
-    out["sizes"] = sorted(out["sizes"], key=lambda s: (s not in params, params.get(s, 0)))
-    out["seeds"] = sorted(out["seeds"])
+    if "sizes" in out:  # configs not written by the runner (sweeps.ingest's) list no sizes
+        out["sizes"] = sorted(out["sizes"], key=lambda s: (s not in params, params.get(s, 0)))
+    if "seeds" in out:
+        out["seeds"] = sorted(out["seeds"])
     out["merged_from"] = [str(d) for d in dirs]
     if diffs:
         out["part_differences"] = diffs

@@ -177,17 +177,19 @@ def text(analysis, comps, bar, heldout) -> str:
     return "\n".join(lines + [c["headline"] for c in comps])
 
 
-def summarise(run_dir: Path, floor: float = 0.05, n_boot: int = 1000, **_) -> str:
+def summarise(run_dir: Path, threshold_frac: float = 0.5, floor: float = 0.05, n_boot: int = 1000,
+              **_) -> str:
     """The report's terminal text, writing nothing (sweeps.report's protocol)."""
-    _, analysis, comps, bar, heldout = _analysis(Path(run_dir), floor, n_boot)
+    _, analysis, comps, bar, heldout = _analysis(Path(run_dir), floor, n_boot, threshold_frac)
     return text(analysis, comps, bar, heldout)
 
 
-def build(run_dir: Path, floor: float = 0.05, n_boot: int = 1000, **_) -> tuple[Path, str]:
+def build(run_dir: Path, threshold_frac: float = 0.5, floor: float = 0.05, n_boot: int = 1000,
+          **_) -> tuple[Path, str]:
     """Write RUN_DIR/report/ (report.md, summary.json, analysis.json, one figure per task) and
     return it with the terminal text (sweeps.report's protocol)."""
     run_dir = Path(run_dir)
-    rows, analysis, comps, bar, heldout = _analysis(run_dir, floor, n_boot)
+    rows, analysis, comps, bar, heldout = _analysis(run_dir, floor, n_boot, threshold_frac)
     config = read_config(run_dir)
     out = run_dir / "report"
     out.mkdir(exist_ok=True)

@@ -92,9 +92,11 @@ def pooling_notes(points: list, n_tasks: int) -> list[str]:
             "problems), so these intervals are too narrow"]
 
 
-def _load(run_dir: Path, floor: float, n_boot: int) -> tuple[list[dict], dict]:
+def _load(run_dir: Path, floor: float, n_boot: int, threshold_frac: float
+          ) -> tuple[list[dict], dict]:
     rows = check_rows(read_results(run_dir)[0], str(Path(run_dir) / "results.jsonl"))
-    return rows, analyse(rows, options_of(floor=floor, n_boot=n_boot), np.random.default_rng(1))
+    return rows, analyse(rows, options_of(threshold_frac, floor, n_boot=n_boot),
+                         np.random.default_rng(1))
 
 
 def headlines(a: dict) -> list[str]:
@@ -111,9 +113,10 @@ def spread_table(a: dict) -> list[str]:
     return lines
 
 
-def summarise(run_dir: Path, floor: float = 0.05, n_boot: int = 1000, **_) -> str:
+def summarise(run_dir: Path, threshold_frac: float = 0.5, floor: float = 0.05, n_boot: int = 1000,
+              **_) -> str:
     """The answers and the spread for the terminal, writing nothing (sweeps.report's protocol)."""
-    return text(_load(Path(run_dir), floor, n_boot)[1])
+    return text(_load(Path(run_dir), floor, n_boot, threshold_frac)[1])
 
 
 def text(a: dict) -> str:
@@ -168,10 +171,11 @@ def _save(fig, path: Path) -> str:
     return path.name
 
 
-def build(run_dir: Path, floor: float = 0.05, n_boot: int = 1000, **_) -> tuple[Path, str]:
+def build(run_dir: Path, threshold_frac: float = 0.5, floor: float = 0.05, n_boot: int = 1000,
+          **_) -> tuple[Path, str]:
     """Write RUN_DIR/report/ and return it with the terminal text (sweeps.report's protocol)."""
     run_dir = Path(run_dir)
-    rows, a = _load(run_dir, floor, n_boot)
+    rows, a = _load(run_dir, floor, n_boot, threshold_frac)
     out = run_dir / "report"
     out.mkdir(exist_ok=True)
     figures = plots(a, out)

@@ -1,26 +1,34 @@
-"""Tests for sweeps.report and sweeps.merge on a synthetic run folder written by hand.
+"""The emergence report (python -m sweeps.report), sweeps.merge and sweeps.ingest on synthetic run
+folders written by hand.
 
-The folder mimics what the runner writes: config.json, results.jsonl (one row per task, size,
-seed; one diverged), curves.jsonl and a tb/ subfolder. "add" steps between sizes s2 and s3 in
-every metric, so s3 is its first size clearly above chance and its shape is sharp; "mul" rises
-steadily, so its shape is gradual.
+The folder mimics what the runner wrote before report kinds were recorded: config.json without
+`report`, results.jsonl (one row per task, size, seed; one diverged), curves.jsonl and a tb/
+subfolder. "add" steps between sizes s2 and s3 in every metric, so s3 is its first size clearly
+above chance; "mul" rises steadily, so its shape is gradual. Rows carry counts only (no
+per-problem outcomes). Builds are few and small: each draws figures, the slow part.
 """
 import json
+import os
+import re
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
+from scipy.stats import binomtest
 
-from sweeps import merge
-from sweeps.analysis.emergence import analyse, emergence_table, load_results
-from sweeps.analysis.emergence_report import build_report, format_table
+from sweeps import merge, report
+from sweeps.analysis.emergence import analyse, options_of
+from sweeps.analysis.inference import newcombe_diff
+from sweeps.analysis.tables import seed_table
+from sweeps.validate import read_results
 
 ROOT = Path(__file__).resolve().parents[1]
 SIZES = [f"s{i}" for i in range(6)]
 PARAMS = {s: int(10 ** (4 + 0.6 * i)) for i, s in enumerate(SIZES)}
 SEEDS = [0, 1]
-CHANCE = {"exact_match": 0.0, "per_digit_acc": 0.1, "edit_distance": 5.0, "answer_logprob": -12.0}
+CHANCE = {"exact_match": 0.0, "per_digit_acc": 0.1}
+FAST = {"n_boot": 100, "tensorboard": False}
 
 
 def _scores(task: str, i: int, seed: int) -> float:
@@ -35,14 +43,11 @@ def _row(task: str, i: int, seed: int) -> dict:
     row = {"sweep": "demo", "task_set": "arith", "task": task, "size": size, "seed": seed,
            "params": PARAMS[size], "params_total": PARAMS[size] + 5000,
            "flops": 6.0 * PARAMS[size] * 1e7, "tokens": 10 ** 7, "steps": 100, "wall_time_s": 1.5,
-           "exact_match": q, "per_digit_acc": 0.1 + 0.9 * q, "edit_distance": 5.0 * (1 - q),
-           "answer_logprob": -12.0 * (1 - q), "answer_len": 5, "n_eval": 100, "chance": CHANCE, "status": "ok",
-           "final_loss": 1.0 - q, "n_layer": 1 + i, "n_head": 2, "n_embd": 32 * (1 + i),
-           "attn": "sdpa", "norm": "torch", "device": "cpu"}
+           "exact_match": q, "per_digit_acc": 0.1 + 0.9 * q, "answer_len": 5, "n_eval": 100,
+           "chance": CHANCE, "status": "ok", "final_loss": 1.0 - q, "n_layer": 1 + i,
+           "n_head": 2, "n_embd": 32 * (1 + i), "attn": "sdpa", "norm": "torch", "device": "cpu"}
     if task == "mul" and size == "s1" and seed == 1:
-        row.update(status="diverged", final_loss=None,
-                   **{m: None for m in ("exact_match", "per_digit_acc", "edit_distance",
-                                        "answer_logprob")})
+        row.update(status="diverged", final_loss=None, exact_match=None, per_digit_acc=None)
     return row
 
 
@@ -50,23 +55,23 @@ def _write_jsonl(path: Path, rows) -> None:
     path.write_text("".join(json.dumps(r) + "\n" for r in rows))
 
 
-def make_run(root: Path, sizes=SIZES, shard=None) -> Path:
+def make_run(root: Path, sizes=SIZES, shard=None, tasks=("add", "mul"), kind=None) -> Path:
+    """A run folder; `kind` records the report kind in config.json (a new folder)."""
     root.mkdir(parents=True, exist_ok=True)
-    cfg = {"sweep": "demo", "task_set": "arith", "tasks": ["add", "mul"], "sizes": list(sizes),
+    cfg = {"sweep": "demo", "task_set": "arith", "tasks": list(tasks), "sizes": list(sizes),
            "seeds": SEEDS, "device_type": "cpu",
            "train": {"lr_base": 1e-3, "batch_size": 64, "steps": 100}}
     if shard is not None:
         cfg["shard"] = shard
+    if kind is not None:
+        cfg["report"] = kind
     (root / "config.json").write_text(json.dumps(cfg))
     idx = [SIZES.index(s) for s in sizes]
-    _write_jsonl(root / "results.jsonl",
-                 [_row(t, i, s) for t in ("add", "mul") for i in idx for s in SEEDS])
+    _write_jsonl(root / "results.jsonl", [_row(t, i, s) for t in tasks for i in idx for s in SEEDS])
     curves = [{"task_set": "arith", "task": t, "size": SIZES[i], "seed": s, "step": step,
                "tokens": step * 640, "flops": step * 1e6, "exact_match": _scores(t, i, s) * f,
-               "per_digit_acc": 0.1 + 0.9 * _scores(t, i, s) * f, "edit_distance": 1.0,
-               "answer_logprob": -1.0, "train_loss": 1.0}
-              for t in ("add", "mul") for i in idx for s in SEEDS
-              for step, f in ((0, 0.0), (50, 0.5), (100, 1.0))]
+               "per_digit_acc": 0.1 + 0.9 * _scores(t, i, s) * f, "train_loss": 1.0}
+              for t in tasks for i in idx for s in SEEDS for step, f in ((0, 0.0), (100, 1.0))]
     _write_jsonl(root / "curves.jsonl", curves)
     tb = root / "tb" / f"part_{sizes[0]}"
     tb.mkdir(parents=True, exist_ok=True)
@@ -74,36 +79,69 @@ def make_run(root: Path, sizes=SIZES, shard=None) -> Path:
     return root
 
 
-def test_build_report_writes_everything(tmp_path):
-    run = make_run(tmp_path / "run")
-    out = build_report(run)
+@pytest.fixture(scope="module")
+def built(tmp_path_factory):
+    """The old-style folder's report, built once: (run folder, report folder, terminal text)."""
+    run = make_run(tmp_path_factory.mktemp("built") / "run")
+    out, text = report.build(run, n_boot=300)
+    return run, out, text
+
+
+def test_build_report_writes_everything(built):
+    run, out, text = built
+    assert out == run / "report"
     for task in ("add", "mul"):
         assert (out / f"{task}_scale.png").stat().st_size > 10_000
         assert (out / f"{task}_training.png").stat().st_size > 5_000
     md = (out / "report.md").read_text()
     assert "add_scale.png" in md and "mul / s1 / seed 1" in md  # figure link; diverged run listed
-    assert "Schaeffer" in md and "sharp in all" in md
-    table = (out / "emergence_table.md").read_text()
-    assert "| add |" in table and "emergent" in table and "gradual" in table
-    analysis = json.loads((out / "emergence.json").read_text())
-    add = analysis["tasks"]["add"]["metrics"]["exact_match"]
-    assert add["emergent_params"] == PARAMS["s3"] and add["emergent"]["last_below"] == "s2"
-    assert add["emergent"]["interval_params"]["lo"] == PARAMS["s3"]
-    assert add["shape"] == "sharp"
-    assert analysis["tasks"]["mul"]["metrics"]["exact_match"]["shape"] == "gradual"
-    assert "interpolated, not measured" in table
+    assert "Schaeffer" in md and "## Emergence table" in md
+    assert re.search(r"\| add \| 100 \| 6 \| emergent \|", md)
+    assert re.search(r"\| mul \| 100 \| 6 \| emergent \|.*\| gradual \|", md)
+    analysis = json.loads((out / "analysis.json").read_text())
+    add = analysis["curves"]["add"]["metrics"]["exact_match"]
+    assert add["emergent_params"] == PARAMS["s3"] and add["last_below"] == "s2"
+    assert add["scale_interval"] == [PARAMS["s3"], PARAMS["s3"]]  # no replicate moves the step
+    # re-derived: a clean step is narrower than the ladder resolves, so 'unresolved' (the old
+    # rule said 'sharp'); with chance 0 for exact match, seed 1's one right answer per size
+    # below the step is above chance, under the floor
+    assert add["shape"] == "unresolved"
+    assert add["last_below_status"] == "above_chance_under_floor"
+    assert analysis["curves"]["mul"]["metrics"]["exact_match"]["shape"] == "gradual"
     assert list((run / "tb" / "hparams").iterdir())  # TensorBoard hparams written
-    assert format_table(run) == table.strip()  # the runner's call: format_table(RUN_DIR)
+    assert text == report.summarise(run, n_boot=300)  # what the runner prints: the same text
+    assert json.loads((out / "summary.json").read_text())["kind"] == "emergence"
 
 
-def test_cli_rebuilds_and_rejects_bad_input(tmp_path):
-    run = make_run(tmp_path / "run")
-    cmd = [sys.executable, "-m", "sweeps.report"]
-    res = subprocess.run(cmd + [str(run), "--threshold", "0.3"], cwd=ROOT, capture_output=True,
-                         text=True, timeout=120)
+def test_report_shows_how_many_seeds_have_the_ability_per_size(built):
+    run, out, _ = built
+    md = (out / "report.md").read_text()
+    assert "## Across seeds (exact match)" in md
+    table = seed_table(analyse(read_results(run)[0], options_of(n_boot=100)))
+    assert table in md
+    head, _, *lines = table.splitlines()
+    sizes = [c.strip() for c in head.split("|")[2:-1]]
+    cells = {line.split("|")[1].strip(): dict(zip(sizes, line.split("|")[2:-1])) for line in lines}
+    # add: a step at s3 for both seeds (97%, 98%); below it 0% and 1% (under half way)
+    assert [cells["add"][s].split()[0] for s in SIZES] == ["**0/2**"] * 3 + ["**2/2**"] * 3
+    assert "(97.0%–98.0%)" in cells["add"]["s3"]
+    lo = binomtest(2, 2).proportion_ci(0.95, method="exact").low  # exact interval on 2 of 2
+    assert f"[{lo:.1%}, 100.0%]" in cells["add"]["s3"]
+    assert cells["mul"]["s1"].split()[0] == "**0/1**"  # s1 kept one seed (the other diverged)
+    # one seed per size: nothing to show across seeds
+    one = [r for r in read_results(run)[0] if r["seed"] == 0]
+    assert seed_table(analyse(one, options_of(n_boot=100))) == ""
+
+
+def test_cli_rebuilds_and_rejects_bad_input(tmp_path, capsys):
+    run = make_run(tmp_path / "run", SIZES[2:5], tasks=("add",))
+    res = subprocess.run([sys.executable, "-m", "sweeps.report", str(run), "--threshold", "0.3",
+                          "--bootstrap", "100", "--no-tensorboard"], cwd=ROOT,
+                         capture_output=True, text=True, timeout=300)
     assert res.returncode == 0, res.stderr
     assert "| add |" in res.stdout and (run / "report" / "report.md").is_file()
-    assert json.loads((run / "report" / "emergence.json").read_text())["threshold_frac"] == 0.3
+    summary = json.loads((run / "report" / "summary.json").read_text())
+    assert summary["options"]["threshold_frac"] == 0.3 and summary["options"]["n_boot"] == 100
 
     empty = tmp_path / "empty"
     empty.mkdir()
@@ -113,31 +151,33 @@ def test_cli_rebuilds_and_rejects_bad_input(tmp_path):
     (bad / "results.jsonl").write_text('{"task": "add"}\n')
     for folder, words in ((tmp_path / "nope", "does not exist"), (empty, "empty"),
                           (bad, "missing key")):
-        res = subprocess.run(cmd + [str(folder)], cwd=ROOT, capture_output=True, text=True,
-                             timeout=60)
-        assert res.returncode == 2 and words in res.stderr, res.stderr
+        assert report.main([str(folder)]) == 2
+        assert words in capsys.readouterr().err
+        assert not (folder / "report").exists()
 
 
-def _table(run: Path) -> list[dict]:
-    return emergence_table(analyse(load_results(run)))
+def _verdicts(run: Path) -> dict:
+    """Every number the analysis gives per (curve, metric), without figures."""
+    a = analyse(read_results(run)[0], options_of(n_boot=100))
+    return {(label, m): (r["verdict"], r["emergent_params"], r["scale_interval"],
+                         [(s["size"], s["mean"], s["interval"], s["n_learned"], s["status"])
+                          for s in r["per_size"]])
+            for label, c in a["curves"].items() for m, r in c["metrics"].items()}
 
 
 def test_merge_round_trip_matches_unsplit_run(tmp_path):
-    full = make_run(tmp_path / "full")
-    a = make_run(tmp_path / "a", SIZES[:3], shard=0)
-    b = make_run(tmp_path / "b", SIZES[3:], shard=1)
+    full = make_run(tmp_path / "full", SIZES[1:5], tasks=("mul",), kind="emergence")
+    a = make_run(tmp_path / "a", SIZES[1:3], shard=0, tasks=("mul",), kind="emergence")
+    b = make_run(tmp_path / "b", SIZES[3:5], shard=1, tasks=("mul",), kind="emergence")
     out = tmp_path / "merged"
     assert merge.main([str(out), str(b), str(a)]) == 0
     cfg = json.loads((out / "config.json").read_text())
-    assert cfg["sizes"] == SIZES and cfg["seeds"] == SEEDS and "shard" not in cfg
+    assert cfg["sizes"] == SIZES[1:5] and cfg["seeds"] == SEEDS and "shard" not in cfg
     assert cfg["train"] == json.loads((full / "config.json").read_text())["train"]
-    got, want = _table(out), _table(full)
-    for g, w in zip(got, want):
-        for k, v in w.items():
-            assert g[k] == pytest.approx(v) if isinstance(v, float) else g[k] == v, k
-    assert format_table(got) == format_table(want)
-    assert (out / "report" / "report.md").is_file()
-    assert {p.name for p in (out / "tb").iterdir()} >= {"part_s0", "part_s3"}
+    assert cfg["report"] == "emergence"
+    assert _verdicts(out) == _verdicts(full)
+    assert json.loads((out / "report" / "summary.json").read_text())["kind"] == "emergence"
+    assert {p.name for p in (out / "tb").iterdir()} >= {"part_s1", "part_s3"}
     n_curves = len((out / "curves.jsonl").read_text().splitlines())
     assert n_curves == len((full / "curves.jsonl").read_text().splitlines())
     # An existing non-empty OUT_DIR is refused without --force, accepted with it.
@@ -146,16 +186,16 @@ def test_merge_round_trip_matches_unsplit_run(tmp_path):
 
 
 def test_merge_drops_identical_and_rejects_conflicting_duplicates(tmp_path, capsys):
-    a = make_run(tmp_path / "a", SIZES[:4])
-    b = make_run(tmp_path / "b", SIZES[2:])  # s2, s3 duplicated, identically
+    a = make_run(tmp_path / "a", SIZES[:2], tasks=("add",))
+    b = make_run(tmp_path / "b", SIZES[1:3], tasks=("add",))  # s1 duplicated, identically
     assert merge.main([str(tmp_path / "m1"), str(a), str(b)]) == 0
-    assert len(load_results(tmp_path / "m1")) == len(SIZES) * 2 * len(SEEDS)
+    assert len(read_results(tmp_path / "m1")[0]) == 3 * len(SEEDS)
 
-    rows = load_results(b)
-    rows[0]["exact_match"] = 0.5  # now (add, s2, seed 0) disagrees between the two parts
+    rows = read_results(b)[0]
+    rows[0]["exact_match"] = 0.5  # now (add, s1, seed 0) disagrees between the two parts
     _write_jsonl(b / "results.jsonl", rows)
     assert merge.main([str(tmp_path / "m2"), str(a), str(b)]) == 2
-    assert "conflicting" in capsys.readouterr().err
+    assert "conflicting" in capsys.readouterr().err and not (tmp_path / "m2").exists()
 
 
 def test_merge_rejects_incompatible_configs(tmp_path, capsys):
@@ -172,7 +212,8 @@ def test_merge_rejects_incompatible_configs(tmp_path, capsys):
 
 
 def _two_condition_run(root: Path) -> Path:
-    """add3 under "plain" emerges at s4, under "scratchpad" at s2; 3 seeds, n_eval 200."""
+    """add3 under "plain" emerges at s4, under "scratchpad" at s2; 3 seeds, n_eval 200, counts
+    only (no per-problem outcomes)."""
     root.mkdir(parents=True)
     (root / "config.json").write_text(json.dumps({"sweep": "demo2", "conditions": ["plain",
                                                                                     "scratchpad"]}))
@@ -184,77 +225,93 @@ def _two_condition_run(root: Path) -> Path:
                 rows.append({"task": task, "ability": "add3", "condition": cond, "size": s,
                              "seed": seed, "params": PARAMS[s], "flops": 6.0 * PARAMS[s] * 1e7,
                              "n_eval": 200, "answer_len": 4, "status": "ok",
-                             "chance": {"exact_match": 0.001, "per_digit_acc": 0.1},
-                             "exact_match": q, "per_digit_acc": 0.1 + 0.9 * q})
+                             "chance": {"exact_match": 0.001}, "exact_match": q})
     _write_jsonl(root / "results.jsonl", rows)
     return root
 
 
 def test_report_compares_conditions_end_to_end(tmp_path):
+    """The scratchpad (treatment) against plain (the reference, first in config.json): the ratio
+    of emergent scales is treatment / reference (re-derived: the old report gave plain /
+    scratchpad), inside its stability range; without per-problem outcomes the comparison falls
+    back to unpaired intervals and says so."""
     run = _two_condition_run(tmp_path / "run")
-    out = build_report(run, tensorboard=False)
-    analysis = json.loads((out / "emergence.json").read_text())
-    plain = analysis["tasks"]["add3 [plain]"]["metrics"]["exact_match"]
-    scratch = analysis["tasks"]["add3-scratch [scratchpad]"]["metrics"]["exact_match"]
+    out, _ = report.build(run, **FAST)
+    analysis = json.loads((out / "analysis.json").read_text())
+    plain = analysis["curves"]["add3 [plain]"]["metrics"]["exact_match"]
+    scratch = analysis["curves"]["add3-scratch [scratchpad]"]["metrics"]["exact_match"]
     assert plain["emergent_params"] == PARAMS["s4"] and scratch["emergent_params"] == PARAMS["s2"]
-    (cmp,) = analysis["comparison"]
-    (ratio,) = cmp["ratios"]
-    assert ratio["ratio"] == pytest.approx(PARAMS["s4"] / PARAMS["s2"])
-    assert ratio["interval"][0] <= ratio["ratio"] <= ratio["interval"][1]
+    (cmp,) = analysis["comparisons"]
+    assert (cmp["treatment"], cmp["reference"]) == ("add3-scratch [scratchpad]", "add3 [plain]")
+    shift = cmp["scale_shift"]
+    assert shift["ratio"] == pytest.approx(PARAMS["s2"] / PARAMS["s4"])
+    assert shift["range"][0] <= shift["ratio"] <= shift["range"][1]
+    assert not cmp["paired"] and "unpaired fallback" in cmp["note"]
+    assert "uncorrected" in cmp["multiplicity"]  # no test to correct: it says so
+    # the fallback's rule: a size helps or hurts where Newcombe's interval on the answers
+    # pooled over seeds excludes 0 (newcombe_diff is checked against the published table in
+    # tests/test_inference.py); the 0.1 gap at s4 and s5 is clear on 600 answers each
+    want = {}
+    for i, s in enumerate(SIZES):
+        counts = [sum(round(200 * (0.0 if i < onset else 0.6 + 0.1 * (i - onset) / 2
+                                    + 0.01 * seed)) for seed in (0, 1, 2)) for onset in (2, 4)]
+        _, lo, hi = newcombe_diff(counts[0], 600, counts[1], 600)
+        want[s] = "helps" if lo > 0 else "hurts" if hi < 0 else "no clear difference"
+    assert [want[s] for s in SIZES] == ["no clear difference"] * 2 + ["helps"] * 4
+    assert {d["size"]: d["verdict"] for d in cmp["sizes"]} == want
     md = (out / "report.md").read_text()
-    assert "## Conditions compared" in md and "add3 [plain] / add3-scratch [scratchpad]" in md
+    assert "## Conditions compared" in md and "unpaired fallback" in md
+    assert "### add3-scratch [scratchpad] against add3 [plain]" in md
     assert (out / "add3_scale.png").stat().st_size > 10_000  # one figure for the ability
 
 
 def test_report_lists_excluded_rows_and_unknown_chance(tmp_path):
-    run = make_run(tmp_path / "run")
-    rows = load_results(run)
+    run = make_run(tmp_path / "run", SIZES[:3], tasks=("mul",))
+    rows = read_results(run)[0]
     rows[0]["params"] = None
     for r in rows:
-        if r["task"] == "mul":
-            r["chance"] = None
+        r["chance"] = None
     _write_jsonl(run / "results.jsonl", rows)
-    out = build_report(run, tensorboard=False)
+    out, _ = report.build(run, **FAST)
     md = (out / "report.md").read_text()
     assert "results.jsonl:1: params is null" in md
-    table = (out / "emergence_table.md").read_text()
-    assert "| mul | 100 | 6 | unknown chance |" in table
+    assert "| mul | 100 | 3 | undetermined |" in md  # every size shown, none judged
+    mul = next(c for c in json.loads((out / "summary.json").read_text())["curves"]
+               if c["task"] == "mul" and c["metric"] == "exact_match")
+    assert mul["chance"] is None and "no chance level" in mul["reason"]
+    assert [s["size"] for s in mul["per_size"]] == SIZES[:3]
 
 
-def test_cli_read_only_folder_and_bad_flags(tmp_path):
-    import os
-    run = make_run(tmp_path / "run")
-    cmd = [sys.executable, "-m", "sweeps.report"]
-    res = subprocess.run(cmd + [str(run), "--floor", "1.5"], cwd=ROOT, capture_output=True,
-                         text=True, timeout=60)
-    assert res.returncode == 2 and "--floor must be in [0, 1)" in res.stderr
+def test_cli_read_only_folder_and_bad_flags(tmp_path, capsys):
+    run = make_run(tmp_path / "run", SIZES[:3], tasks=("add",))
+    with pytest.raises(SystemExit) as exc:
+        report.main([str(run), "--floor", "1.5"])
+    assert exc.value.code == 2 and "--floor must be in [0, 1)" in capsys.readouterr().err
     if os.geteuid() != 0:  # root ignores permissions
         os.chmod(run, 0o555)
         try:
-            res = subprocess.run(cmd + [str(run), "--no-tensorboard"], cwd=ROOT,
-                                 capture_output=True, text=True, timeout=120)
+            code = report.main([str(run), "--no-tensorboard", "--bootstrap", "100"])
         finally:
             os.chmod(run, 0o755)
-        assert res.returncode == 2 and "cannot write the report" in res.stderr, res.stderr
+        assert code == 2 and "cannot write the report" in capsys.readouterr().err
 
 
 def test_ingest_example_csv_and_report_end_to_end(tmp_path):
-    """The shipped GPT-3 example through the ingest command and the report (as in CI)."""
+    """The shipped GPT-3 example through the ingest command and the report (as in CI). Without
+    n_eval no size has a sampling error, so nothing can be tested: 'undetermined'."""
     csv_path = ROOT / "examples" / "gpt3_arithmetic_fewshot.csv"
     out = tmp_path / "gpt3"
     res = subprocess.run([sys.executable, "-m", "sweeps.ingest", str(csv_path), str(out)],
-                         cwd=ROOT, capture_output=True, text=True, timeout=60)
+                         cwd=ROOT, capture_output=True, text=True, timeout=120)
     assert res.returncode == 2 and "looks like a percentage" in res.stderr  # never silent
     res = subprocess.run([sys.executable, "-m", "sweeps.ingest", str(csv_path), str(out),
-                          "--percent"], cwd=ROOT, capture_output=True, text=True, timeout=60)
+                          "--percent"], cwd=ROOT, capture_output=True, text=True, timeout=120)
     assert res.returncode == 0, res.stderr
-    rows = load_results(out)
+    rows = read_results(out)[0]
     three = next(r for r in rows if r["task"] == "3D+")
     assert three["exact_match"] == pytest.approx(0.802) and three["params"] == 175e9
-    res = subprocess.run([sys.executable, "-m", "sweeps.report", str(out), "--no-tensorboard"],
-                         cwd=ROOT, capture_output=True, text=True, timeout=120)
-    assert res.returncode == 0, res.stderr
-    assert "| 3D+ [GPT-3] | unknown | 1 |" in res.stdout  # one verified size: no scale named
+    text = report.summarise(out, n_boot=100)  # the report's text (its build draws 10 figures)
+    assert "| 3D+ [GPT-3] | unknown | 1 | undetermined |" in text  # one size: no scale named
 
 
 def test_ingest_names_line_and_column(tmp_path):
@@ -270,7 +327,7 @@ def test_ingest_names_line_and_column(tmp_path):
                     "F,m1,1e6,t,exact_match,0.0,500,0.01\nF,m1,1e6,t,per_digit_acc,0.2,500,0.1\n"
                     "F,m2,,t,exact_match,0.5,500,0.01\n")
     assert ingest_main([str(good), str(tmp_path / "o")]) == 0
-    rows = load_results(tmp_path / "o")
+    rows = read_results(tmp_path / "o")[0]
     assert rows[0]["per_digit_acc"] == 0.2 and rows[0]["chance"] == {"exact_match": 0.01,
                                                                       "per_digit_acc": 0.1}
     assert rows[1]["params"] is None
@@ -285,67 +342,55 @@ def test_ingest_errors_name_the_csv_line(tmp_path, capsys):
 
 
 def test_report_never_crashes_on_random_schema_valid_runs(tmp_path_factory):
-    """Random curves, missing values, null params and mixed seed layouts: a report is written
-    (one row per key: repeated keys are refused, tests/test_validate_keys)."""
-    from hypothesis import HealthCheck, given, settings
+    """Random curves, missing values, null params, shots and mixed seed layouts: a report and its
+    summary.json are written (one row per key: repeated keys are refused)."""
+    from hypothesis import HealthCheck, Phase, given, settings
     from hypothesis import strategies as st
 
     value = st.one_of(st.floats(0, 1), st.none())
 
-    @settings(max_examples=6, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-    @given(st.lists(st.tuples(st.sampled_from(SIZES), st.one_of(st.integers(0, 2), st.none()),
-                              value, value, st.booleans(), st.sampled_from(["a", "b"])),
-                    min_size=1, max_size=14, unique_by=lambda t: (t[0], t[1], t[5])))
+    # each example builds a whole report (figures included): shrinking a failure would take
+    # many minutes, so the failing example is printed as found
+    @settings(max_examples=3, deadline=None, suppress_health_check=[HealthCheck.too_slow],
+              phases=(Phase.explicit, Phase.reuse, Phase.generate))
+    @given(st.lists(st.tuples(st.sampled_from(SIZES[:3]), st.one_of(st.integers(0, 2), st.none()),
+                              value, value, st.booleans(), st.sampled_from(["a", "b"]),
+                              st.sampled_from([0, 2])),
+                    min_size=1, max_size=12, unique_by=lambda t: (t[0], t[1], t[5], t[6])))
     def check(spec):
         run = tmp_path_factory.mktemp("run")
-        rows = [{"task": "t", "condition": cond, "size": s, "seed": seed,
+        rows = [{"task": "t", "condition": cond, "size": s, "seed": seed, "shots": shots,
                  "params": PARAMS[s] if keep else None, "flops": None if seed is None else 1e12,
                  "n_eval": 50, "chance": {"exact_match": 0.01}, "exact_match": em,
                  "per_digit_acc": pd, "status": "ok"}
-                for s, seed, em, pd, keep, cond in spec]
+                for s, seed, em, pd, keep, cond, shots in spec]
         _write_jsonl(run / "results.jsonl", rows)
-        out = build_report(run, n_boot=100, tensorboard=False)
+        (run / "config.json").write_text(json.dumps({"report": "emergence"}))
+        out, _ = report.build(run, **FAST)
         assert (out / "report.md").is_file()
-        json.loads((out / "emergence.json").read_text())
+        summary = json.loads((out / "summary.json").read_text())
+        assert all(not c["reason"].startswith("analysis failed") for c in summary["curves"])
 
     check()
 
 
-def test_plots_show_chance_and_perfect_no_empty_panels_and_missing_flops():
+def test_plots_show_chance_and_floor_no_empty_panels_and_missing_flops():
+    """Exact match and per-digit accuracy with data, edit distance recorded but null in every
+    row: two panels per axis, none empty; the chance line of each metric is drawn."""
     import matplotlib.pyplot as plt
 
     from sweeps.analysis.plots import ability_figure
-    rows = [_row("add", i, 0) for i in range(6)]
-    for r in rows:
-        r.pop("edit_distance"), r.pop("answer_logprob")  # two metrics never recorded
+    rows = [{**_row("add", i, 0), "edit_distance": None} for i in range(6)]
     rows[1]["flops"] = None
-    t = analyse(rows, n_boot=100)["tasks"]["add"]
-    fig = ability_figure("add", {"add": t})
+    curve = analyse(rows, options_of(n_boot=100))["curves"]["add"]
+    fig = ability_figure("add", {"add": curve})
     axes = fig.axes
     assert len(axes) == 4  # 2 metrics with data x (params, FLOPs); no empty panels
     assert [round(v, 2) for v in axes[0].get_ylim()] == [-0.03, 1.03]  # chance and perfect in view
     assert "no FLOPs: s1" in axes[2].get_title()
+    for ax, metric in zip(axes[:2], ("exact_match", "per_digit_acc")):
+        levels = {round(float(line.get_ydata()[0]), 6) for line in ax.get_lines()
+                  if len(set(line.get_ydata())) == 1 and len(line.get_ydata()) == 2}
+        chance = CHANCE[metric]
+        assert {chance, round(chance + 0.05 * (1 - chance), 6)} <= levels  # chance and floor
     plt.close(fig)
-
-
-def test_report_shows_how_many_seeds_have_the_ability_per_size(tmp_path):
-    from sweeps.analysis.emergence_report import format_seed_table
-
-    run = make_run(tmp_path / "run")
-    out = build_report(run)
-    md = (out / "report.md").read_text()
-    assert "## Across seeds (exact match)" in md
-    table = format_seed_table(run)
-    assert table in md
-    add = next(line for line in table.splitlines() if line.startswith("| add |"))
-    # add: a step at s3 for both seeds (0.97, 0.98); below it 0% and 1%
-    assert add.count("**0/2**") == 3 and add.count("**2/2**") == 3
-    assert "97%–98%" in add
-    mul = next(line for line in table.splitlines() if line.startswith("| mul |"))
-    assert "**1/1**" not in mul.split("|")[4]  # s1 kept one seed (the other diverged)
-    assert "**0/1**" in mul.split("|")[4]
-    # one seed per size: nothing to show across seeds
-    single = make_run(tmp_path / "one")
-    rows = [json.loads(line) for line in (single / "results.jsonl").read_text().splitlines()]
-    _write_jsonl(single / "results.jsonl", [r for r in rows if r["seed"] == 0])
-    assert format_seed_table(single) == ""

@@ -1,7 +1,10 @@
 """In-context learning: hidden-rule tasks, k-shot prompts, the icl sweep's report, --shots.
 
 References are computed here independently of data_gen.icl: rules are recovered from decoded text
-by brute force over all (a, b), operations by Python's arithmetic, intervals by scipy."""
+by brute force over all (a, b), operations by Python's arithmetic, p-values and intervals by
+scipy. The report is judged by the rule of sweeps.analysis.emergence: per (task, k) curve, the
+pooled exact test of each size against the highest bar a guesser that ignores the examples
+reaches, Holm over the sizes, and the floor."""
 import json
 import os
 import random
@@ -20,8 +23,9 @@ from data_gen.tokenizer import decode
 from minigpt.config import GPTConfig, TrainConfig
 from minigpt.evaluate import evaluate_examples
 from minigpt.model import GPT
-from sweeps.analysis.icl_report import (build_icl_report, format_icl_tables, icl_emergent_scale, summarise_rows,
-                               wilson_interval)
+from sweeps import report
+from sweeps.analysis import icl_report
+from sweeps.analysis.emergence import analyse, options_of
 from sweeps.rundir import finished_units
 from sweeps.runner import run_sweep
 from sweeps.catalog import SWEEPS
@@ -220,11 +224,14 @@ def test_no_context_baselines():
         assert 0 <= nc["rule_prior"] <= 1
     # with 4 training rules, knowing them and guessing the commonest answer is right half the time
     assert make_task("icl-rule7-t4").no_context_baselines()["rule_prior"] > 0.4
-    # the held-out verdict uses the larger bar: 17.9% beats the constant guess? not by the interval
-    table = {("1m", 8): 45}  # 18.75% of 240, lower bound 14.3%: above 1/7, not above 17.9%
-    s = summarise_rows(_rows("icl-rule7-new", False, table, n=240))
-    assert s["icl-rule7-new"]["bar"] == pytest.approx(make_task("icl-rule7-new").no_context_baselines()["constant"])
-    assert icl_emergent_scale(s["icl-rule7-new"])["size"] is None
+    # the held-out verdict uses the larger bar: 45 of 240 (18.75%) is above 1/7 by the exact
+    # test, but not above the best constant answer, 17.9% (re-derived from the old Wilson
+    # bound: the new rule is the exact test against the highest bar)
+    bar = make_task("icl-rule7-new", eval_size=240).no_context_baselines()["constant"]
+    assert binomtest(45, 240, 1 / 7, alternative="greater").pvalue < 0.05
+    assert binomtest(45, 240, bar, alternative="greater").pvalue > 0.05
+    curve = icl_verdicts(_rows("icl-rule7-new", False, {("1m", 8): 45}, n=240))[8]
+    assert curve["chance"] == pytest.approx(bar) and curve["verdict"] == "never_above_chance"
 
 
 def test_op_chance_by_brute_force():
@@ -256,64 +263,88 @@ def _rows(task, trained, table, n=200, chance=1 / 7, seeds=(0,)):
             for (size, k), c in table.items() for s in seeds]
 
 
-def test_wilson_interval_matches_scipy():
-    for c, n in ((0, 50), (7, 50), (50, 50), (31, 240), (1, 3)):
-        ref = binomtest(c, n).proportion_ci(confidence_level=0.95, method="wilson")
-        lo, hi = wilson_interval(c, n)
-        assert lo == pytest.approx(ref.low, abs=1e-9) and hi == pytest.approx(ref.high, abs=1e-9)
+def _folder(path: Path, rows: list[dict]) -> Path:
+    """An icl run folder as written before report kinds were recorded (no config.json)."""
+    path.mkdir(parents=True, exist_ok=True)
+    (path / "results.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    return path
+
+
+def icl_verdicts(rows: list[dict], task: str = "icl-rule7-new") -> dict[int, dict]:
+    """The exact-match result of each k's curve of `task`, as the in-context report judges it
+    (against the highest bar of icl_report.bars), by shot count."""
+    bars = icl_report.task_bars(rows)
+    a = analyse(rows, options_of(n_boot=100),
+                chance_overrides={t: max(b.values()) for t, b in bars.items() if b})
+    return {c["shots"]: c["metrics"]["exact_match"] for c in a["curves"].values()
+            if c["task"] == task}
 
 
 def test_icl_emergent_scale_known_answer(tmp_path):
-    # chance 1/7 = 14.3%. 25k: 40/200 = 20% at k=8, Wilson lower bound 15.0% > chance -> but take
-    # 35/200 = 17.5% (lower 12.9%): above chance in point estimate, not by the interval.
-    # 200k: 60/200 = 30% (lower 24.1%): the first to clear. 1m: 120/200.
+    """Bars of icl-rule7-new on 200 problems: chance 1/7, the best constant answer 19.5%. At k=8,
+    25k (35/200) is consistent with that bar, 200k (60/200) is the first clearly above it
+    (exact p and Holm by hand, re-derived from the old Wilson bounds), 1m is far above."""
     table = {("25k", 0): 28, ("25k", 8): 35, ("200k", 0): 30, ("200k", 8): 60,
              ("1m", 0): 27, ("1m", 8): 120}
+    bar = icl_report.bars("icl-rule7-new", 200, 1 / 7)["best constant answer"]
+    p = [binomtest(c, 200, bar, alternative="greater").pvalue for c in (35, 60, 120)]
+    assert p[2] <= 0.05 / 3 and p[1] <= 0.05 / 2 and p[0] > 0.05  # Holm's steps
     rows = _rows("icl-rule7-new", False, table) + _rows("icl-rule7", True, table)
-    s = summarise_rows(rows)
-    assert s["icl-rule7-new"]["heldout"] and not s["icl-rule7"]["heldout"]
-    e = icl_emergent_scale(s["icl-rule7-new"])
-    assert (e["k"], e["size"], e["params"]) == (8, "200k", 200064)
-    assert icl_emergent_scale(s["icl-rule7-new"], k=0)["size"] is None
-    text = format_icl_tables(rows)
-    assert "ICL emergent scale for icl-rule7-new: 200k" in text
-    assert "ICL emergent scale for icl-rule7:" not in text  # trained rules get no verdict
-    (tmp_path / "results.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
-    md = build_icl_report(tmp_path).read_text()
-    assert "200k" in md and (tmp_path / "report" / "icl_icl-rule7-new.png").exists()
+    run = _folder(tmp_path / "run", rows)
+    out, text = report.build(run, n_boot=100)  # no config.json: the kind is inferred
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["kind"] == "icl" and summary["heldout_tasks"] == ["icl-rule7-new"]
+    k8 = next(c for c in summary["curves"] if c["task"] == "icl-rule7-new" and c["shots"] == 8)
+    assert k8["chance"] == pytest.approx(bar)
+    assert (k8["verdict"], k8["emergent_size"], k8["emergent_params"]) == ("emergent", "200k",
+                                                                          200064)
+    assert k8["last_below_status"] == "consistent_with_chance"
+    assert [s["above_chance"] for s in k8["per_size"]] == [False, True, True]
+    k0 = next(c for c in summary["curves"] if c["task"] == "icl-rule7-new" and c["shots"] == 0)
+    assert k0["verdict"] == "never_above_chance"
+    assert "ICL emergent scale of icl-rule7-new (k=8, against the highest bar): emergent at " \
+           "200k" in text
+    assert not any(line.startswith("ICL emergent scale of icl-rule7 ")  # trained rules: none
+                   for line in text.splitlines())
+    assert (out / "icl_icl-rule7-new.png").stat().st_size > 10_000
+    assert "## icl-rule7-new" in (out / "report.md").read_text()
 
 
-def test_icl_report_says_when_nothing_clears_chance():
-    table = {("25k", 8): 30, ("200k", 8): 35, ("1m", 8): 38}  # 19% at best: lower bound 14.2%
-    text = format_icl_tables(_rows("icl-rule7-new", False, table))
-    assert "ICL emergent scale for icl-rule7-new: none" in text
-    assert "1m at 19.0%" in text and "did not appear" in text
-    # the training rules' verdict is added: learned in context from 200k on, or not at all
-    learned = _rows("icl-rule7", True, {("25k", 8): 30, ("200k", 8): 90, ("1m", 8): 150})
-    assert "training rules were learned in context from 200k" in format_icl_tables(
-        _rows("icl-rule7-new", False, table) + learned)
-    assert "at k=8 either, at any size" in format_icl_tables(
-        _rows("icl-rule7-new", False, table) + _rows("icl-rule7", True, table))
+def test_icl_report_says_when_nothing_clears_the_bar(tmp_path):
+    table = {("25k", 8): 30, ("200k", 8): 35, ("1m", 8): 38}  # 19% at best, bar 19.5%
+    text = icl_report.summarise(_folder(tmp_path / "run", _rows("icl-rule7-new", False, table)),
+                                n_boot=100)
+    line = next(t for t in text.splitlines() if t.startswith("ICL emergent scale"))
+    assert "never above chance" in line and "best 1m (0.19) against chance 0.195" in line
 
 
-def test_verdict_uses_intervals_simultaneous_over_sizes():
-    # 48/240 = 20%: its plain 95% lower bound clears 1/7, its 1 - 0.05/6 one does not
-    assert wilson_interval(48, 240)[0] > 1 / 7 > wilson_interval(48, 240, z=2.638)[0]
-    sizes = {"25k": 25472, "50k": 50880, "100k": 113184, "200k": 200064, "400k": 389360, "1m": 912128}
-    rows = [{"task": "toy-new", "size": z, "params": p, "seed": 0, "shots": 8, "status": "ok",
+def test_verdict_is_corrected_over_sizes_by_holm():
+    """48/240 = 20% against 1/7 at the largest of six sizes: p = 0.0095, under 5% on its own but
+    over Holm's first step 0.05/6 (scipy's exact p, re-derived from the old simultaneous Wilson
+    bound): no size clears. The same score at a single size clears at 5%."""
+    sizes = {"25k": 25472, "50k": 50880, "100k": 113184, "200k": 200064, "400k": 389360,
+             "1m": 912128}
+    counts = (30, 33, 35, 31, 34, 48)
+    p = [binomtest(c, 240, 1 / 7, alternative="greater").pvalue for c in counts]
+    assert 0.05 / 6 < min(p) < 0.05
+    rows = [{"task": "toy-new", "size": z, "params": n, "seed": 0, "shots": 8, "status": "ok",
              "exact_match": c / 240, "n_eval": 240, "n_correct": c, "trained": False,
              "chance": {"exact_match": 1 / 7}}
-            for (z, p), c in zip(sizes.items(), (30, 33, 35, 31, 34, 48))]
-    e = icl_emergent_scale(summarise_rows(rows)["toy-new"])
-    assert e["size"] is None and e["conf"] == pytest.approx(1 - 0.05 / 6)
-    # the same score at a single size is judged at 95% and clears
-    assert icl_emergent_scale(summarise_rows(rows[-1:])["toy-new"])["size"] == "1m"
+            for (z, n), c in zip(sizes.items(), counts)]
+    assert icl_verdicts(rows, "toy-new")[8]["verdict"] == "never_above_chance"
+    single = icl_verdicts(rows[-1:], "toy-new")[8]
+    assert (single["verdict"], single["emergent_size"]) == ("present_at_smallest", "1m")
 
 
 def test_seeds_pool_into_one_count():
-    rows = _rows("icl-rule7-new", False, {("1m", 8): 50}, seeds=(0, 1))
-    cell = summarise_rows(rows)["icl-rule7-new"]["cells"]["1m", 8]
-    assert (cell["correct"], cell["n"]) == (100, 400) and set(cell["per_seed"]) == {0, 1}
+    """Two seeds of 50/200 each: one size with two seeds, its interval the exact one on 100 of
+    400 answers; k-shot rows of one seed are never pooled as seeds."""
+    rows = _rows("icl-rule7-new", False, {("1m", 8): 50, ("1m", 0): 30}, seeds=(0, 1))
+    by_k = icl_verdicts(rows)
+    (cell,) = by_k[8]["per_size"]
+    ref = binomtest(100, 400).proportion_ci(0.95, method="exact")
+    assert cell["n_seeds"] == 2 and cell["interval"] == pytest.approx([ref.low, ref.high])
+    assert by_k[0]["per_size"][0]["n_seeds"] == 2 and by_k[0]["per_size"][0]["mean"] == 0.15
 
 
 # --- the runner end to end, and --shots on the command line -----------------------------------

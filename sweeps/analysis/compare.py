@@ -22,11 +22,17 @@ pre-training), so they are compared pair by pair (Miller 2024, "Adding Error Bar
   from replicates drawn jointly for both conditions (the same seeds and problems).
 
 Rows without per-problem outcomes (ingested results, older runs) fall back to an unpaired
-Newcombe interval on pooled counts, and the comparison says so.
+Newcombe interval and Fisher's exact test on counts pooled over seeds (which treats seeds as extra
+problems: the comparison says so), under the same Holm correction.
+
+A report that asks several comparisons of one question (the instructions report: every tuned
+condition and measure against untuned) judges them as one family (`judge_family`): Holm over
+every size of every comparison in it.
 """
 from __future__ import annotations
 
 import numpy as np
+from scipy import stats
 
 from .curves import Point, curve_label
 from .inference import CONF, holm, newcombe_diff, paired_difference
@@ -60,9 +66,10 @@ def size_difference(a: Point, b: Point, conf: float, n_boot: int, rng) -> dict:
         k1, n1 = sum(s.k for s in a.seeds), sum(s.n for s in a.seeds)
         k2, n2 = sum(s.k for s in b.seeds), sum(s.n for s in b.seeds)
         d, lo, hi = newcombe_diff(k1, n1, k2, n2, conf)
-        return {**base, "diff": d, "interval": [lo, hi], "p_value": None, "paired": False,
+        p = stats.fisher_exact([[k1, n1 - k1], [k2, n2 - k2]])[1]
+        return {**base, "diff": d, "interval": [lo, hi], "p_value": float(p), "paired": False,
                 "interval_kind": "Newcombe, unpaired (no per-problem outcomes recorded)",
-                "per_seed": []}
+                "test": "Fisher's exact test on answers pooled over seeds", "per_seed": []}
     return {**base, "diff": base["treatment"] - base["reference"], "interval": None,
             "p_value": None, "paired": False, "per_seed": [],
             "interval_kind": "no interval: neither per-problem outcomes nor n_eval recorded"}
@@ -74,15 +81,33 @@ def judge(diffs: list[dict], alpha: float, bar: float | None) -> None:
     for d, r in zip(tested, holm([d["p_value"] for d in tested], alpha) if tested else []):
         d["holm_rejects"] = bool(r)
     for d in diffs:
-        iv = d["interval"]
-        clear = iv is not None and (iv[0] > 0 or iv[1] < 0)
-        if d["p_value"] is not None:
-            clear = clear and d.get("holm_rejects", False)
-        d["verdict"] = ("no clear difference" if not clear else
-                        "helps" if d["diff"] > 0 else "hurts")
-        d["note"] = None
-        if bar is not None and max(d["treatment"], d["reference"]) < bar:
-            d["note"] = f"both under the bar of {bar:.3g} (chance or a guesser)"
+        _verdict(d, bar)
+
+
+def judge_family(comps: list[dict], alpha: float) -> None:
+    """Re-judge comparisons as one family: Holm over every tested size of all of them (see the
+    module doc); verdicts, multiplicity texts and headlines follow."""
+    diffs = [d for c in comps for d in c["sizes"]]
+    tested = [d for d in diffs if d["p_value"] is not None]
+    for d, r in zip(tested, holm([d["p_value"] for d in tested], alpha) if tested else []):
+        d["holm_rejects"] = bool(r)
+    for c in comps:
+        for d in c["sizes"]:
+            _verdict(d, c["bar"])
+        c["multiplicity"] = (f"Holm over {len(tested)} sizes of {len(comps)} comparisons (one "
+                             f"family) at alpha {alpha:.2g}")
+        c["headline"] = headline(c["treatment"], c["reference"], c["sizes"])
+
+
+def _verdict(d: dict, bar: float | None) -> None:
+    iv = d["interval"]
+    clear = iv is not None and (iv[0] > 0 or iv[1] < 0)
+    if d["p_value"] is not None:
+        clear = clear and d.get("holm_rejects", False)
+    d["verdict"] = "no clear difference" if not clear else "helps" if d["diff"] > 0 else "hurts"
+    d["note"] = None
+    if bar is not None and max(d["treatment"], d["reference"]) < bar:
+        d["note"] = f"both under the bar of {bar:.3g} (chance or a guesser)"
 
 
 def headline(name: str, reference: str, diffs: list[dict]) -> str:
@@ -103,13 +128,13 @@ def headline(name: str, reference: str, diffs: list[dict]) -> str:
 
 def multiplicity(diffs: list[dict], alpha: float) -> str:
     """How the comparison's sizes are corrected: Holm over the sizes with a test; a size without
-    one (the unpaired fallback) is judged by its own interval, and the text says so."""
+    one (no count of problems recorded) is judged by its own interval, and the text says so."""
     tested = sum(d["p_value"] is not None for d in diffs)
     holm_text = f"Holm over {tested} sizes at alpha {alpha:.2g}"
     if tested == len(diffs):
         return holm_text
-    alone = (f"{len(diffs) - tested} size(s) without a test (unpaired fallback) judged by their "
-             f"own {1 - alpha:.0%} interval, uncorrected for multiplicity")
+    alone = (f"{len(diffs) - tested} size(s) without a test (no problem counts recorded) judged "
+             f"by their own {1 - alpha:.0%} interval, uncorrected for multiplicity")
     return f"{holm_text}; {alone}" if tested else alone
 
 

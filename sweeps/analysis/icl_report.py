@@ -33,7 +33,7 @@ from sweeps.results import read_config, write_text_atomic  # noqa: E402
 from sweeps.validate import read_results  # noqa: E402
 
 from . import sections  # noqa: E402
-from .compare import compare_pair, curve_handle  # noqa: E402
+from .compare import compare_pair, curve_handle, judge_family  # noqa: E402
 from .curves import group_curves, is_ok, scale_points  # noqa: E402
 from .emergence import analyse, options_of  # noqa: E402
 from .fmt import interval, pct  # noqa: E402
@@ -84,9 +84,11 @@ def k_comparisons(rows: list[dict], analysis: dict, bar: dict, options: dict, rn
     out = []
     for (condition, task), by_k in handles.items():
         if 0 in by_k:
-            out += [compare_pair(by_k[k], by_k[0], options, rng, max(bar.get(task, {}).values(),
-                                                                      default=None))
-                    for k in sorted(by_k) if k > 0]
+            family = [compare_pair(by_k[k], by_k[0], options, rng,
+                                   max(bar.get(task, {}).values(), default=None))
+                      for k in sorted(by_k) if k > 0]
+            judge_family(family, 1.0 - options["conf"])  # one question: do examples help?
+            out += family
     return out
 
 

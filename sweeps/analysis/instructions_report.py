@@ -29,7 +29,7 @@ from sweeps.results import read_config, write_text_atomic  # noqa: E402
 from sweeps.validate import read_results  # noqa: E402
 
 from . import sections  # noqa: E402
-from .compare import compare_pair  # noqa: E402
+from .compare import compare_pair, judge_family  # noqa: E402
 from .curves import condition_of, group_curves  # noqa: E402
 from .emergence import analyse_curve, analyse_safely, options_of  # noqa: E402
 from .fmt import pct  # noqa: E402
@@ -74,6 +74,7 @@ def analyse(rows: list[dict], options: dict, rng) -> dict:
                           bar=handles[m, UNTUNED]["result"]["chance"])
              for m in MEASURES for c in conditions
              if c != UNTUNED and (m, c) in handles and (m, UNTUNED) in handles]
+    judge_family(comps, 1.0 - options["conf"])  # one question: every measure, condition
     sizes = sorted({r["size"] for r in rows}, key=lambda s: min(r["params"] for r in rows
                                                                 if r["size"] == s))
     return {"options": options, "curves": curves, "comparisons": comps, "kinds": kinds.__dict__,

@@ -117,3 +117,14 @@ def test_the_documented_command_runs(trained):
                           capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr
     assert done.stdout == f"12+34= {in_memory(model, '12+34=')}\n"
+
+
+def test_a_staged_stream_records_every_stage_task_once():
+    from data_gen.staged import StagedStream
+    from minigpt.train import model_record
+
+    streams = [make_stream([make_task(t) for t in names], 4, 64, seed=0)
+               for names in (("add2", "mod7-add"), ("add2-words", "add2"))]
+    record = model_record(GPT(GPTConfig(n_layer=1, n_head=2, n_embd=32)), StagedStream(streams, [5, 10]))
+    assert record["tasks"] == ["add2", "mod7-add", "add2-words"]
+    assert model_record(torch.nn.Linear(2, 2), object()) == {"model_config": None, "tasks": None}

@@ -11,6 +11,7 @@ from __future__ import annotations
 import random
 from dataclasses import dataclass, field
 
+from .answer_laws import AnswerLaw, operand_law, tent_law
 from .formats import check_format, write_number, write_signed
 from .task import Example, Task, name_seed
 
@@ -55,16 +56,27 @@ class ArithmeticTask(Task):
     def answer_len(self) -> int:
         return {"add": self.digits + 1, "sub": self.digits + 1, "mul": 2 * self.digits}[self.op]
 
+    def write_answer(self, value: int) -> str:
+        """The (final) answer string for the value a op b."""
+        n = self.digits
+        if self.op == "sub":
+            return write_signed(value, n, self.fmt)
+        return write_number(value, n + 1 if self.op == "add" else 2 * n, self.fmt)
+
     def encode(self, a: int, b: int) -> Example:
         n = self.digits
         prompt = f"{a:0{n}d}{OPERATIONS[self.op]}{b:0{n}d}="
-        if self.op == "add":
-            answer = write_number(a + b, n + 1, self.fmt)
-        elif self.op == "sub":
-            answer = write_signed(a - b, n, self.fmt)
-        else:
-            answer = write_number(a * b, 2 * n, self.fmt)
-        return Example(prompt, answer)
+        value = a + b if self.op == "add" else a - b if self.op == "sub" else a * b
+        return Example(prompt, self.write_answer(value))
+
+    def answer_law(self) -> AnswerLaw:
+        """The final answer's law over all operand pairs: tents for add and sub, a table or a
+        sample for mul (data_gen.answer_laws). A scratchpad task's final answer is this one."""
+        key = f"{self.op}{self.digits}" + ("-rev" if self.fmt == "reversed" else "")
+        write = self.write_answer
+        if self.op == "mul":
+            return operand_law(("*",), self.digits, write, key, name_seed(key, "chance"))
+        return tent_law("+" if self.op == "add" else "-", self.digits, self.fmt, write, key)
 
     def _draw_eval_problems(self) -> list[tuple[int, int]]:
         rng = random.Random(name_seed(f"{self.op}{self.digits}", "eval"))

@@ -32,7 +32,6 @@ task and the plain TrainStream otherwise.
 """
 from __future__ import annotations
 
-import math
 import random
 from dataclasses import dataclass, field
 from typing import Sequence
@@ -42,7 +41,8 @@ import numpy as np
 from .formats import write_number
 from .modular import is_prime
 from .stream import TrainStream
-from .task import Example, Task, name_seed, uniform_value_chance
+from .answer_laws import AnswerLaw, counts_law, operand_law
+from .task import Example, Task, name_seed
 from .tokenizer import PAD_ID, encode
 
 HIDDEN_OPS = {"+": lambda a, b: a + b, "-": lambda a, b: a - b, "*": lambda a, b: a * b}
@@ -160,9 +160,7 @@ class HiddenOpTask(HiddenRuleTask):
 
     def encode(self, op: str, x: int, y: int) -> Example:
         n = self.digits
-        value = HIDDEN_OPS[op](x, y)
-        return Example(f"{x:0{n}d}?{y:0{n}d}=", ("-" if value < 0 else "+") + write_number(
-            abs(value), 2 * n, "plain"))
+        return Example(f"{x:0{n}d}?{y:0{n}d}=", self.write_answer(HIDDEN_OPS[op](x, y)))
 
     def rule_list(self) -> list[str]:
         return list(HIDDEN_OPS)
@@ -186,25 +184,16 @@ class HiddenOpTask(HiddenRuleTask):
         rng = random.Random(name_seed(self.name, f"pool|{i}"))
         return [self.sample_with_rule(rng, op) for _ in range(64)]
 
-    def answer_values(self) -> set[int]:
-        top = 10 ** self.digits
-        return {HIDDEN_OPS[op](x, y) for op in HIDDEN_OPS for x in range(top) for y in range(top)}
+    def write_answer(self, value: int) -> str:
+        return ("-" if value < 0 else "+") + write_number(abs(value), 2 * self.digits, "plain")
 
-    def chance_levels(self) -> dict[str, float]:
-        """A guesser writing one of the possible answer values (over all three operations)
-        uniformly at random, scored against this task's evaluation answers (computed exactly)."""
-        guesses = [("-" if v < 0 else "+") + f"{abs(v):0{2 * self.digits}d}" for v in self.answer_values()]
-        truths = [ex.answer for ex in self.eval_set()]
-        width = self.answer_len
-        freq = [{} for _ in range(width)]
-        for g in guesses:
-            for j, ch in enumerate(g):
-                freq[j][ch] = freq[j].get(ch, 0) + 1
-        agree = [sum(freq[j].get(t[j], 0) for t in truths) / (len(truths) * len(guesses))
-                 for j in range(width)]
-        return {"exact_match": 1.0 / len(guesses), "per_digit_acc": sum(agree) / width,
-                "edit_distance": sum(1 - a for a in agree),
-                "answer_logprob": -math.log(len(guesses))}
+    def answer_law(self) -> AnswerLaw:
+        """The answer of a uniformly drawn (operation, x, y): the chance guesser ignores the
+        examples, so it knows the mixture of + - * answers but not which operation is hidden.
+        Its exact-match bar is far below op_guess_baseline, which also reads the operands."""
+        key = self.name
+        return operand_law(tuple(HIDDEN_OPS), self.digits, self.write_answer, key,
+                           name_seed(key, "chance"))
 
     def op_guess_baseline(self) -> float:
         """Exact match of a model that computes all three operations perfectly but cannot tell
@@ -324,9 +313,16 @@ class LinearRuleTask(HiddenRuleTask):
         return [self.encode(rule, x, y) for x, y in self._pairs
                 if (x, y) != query and (rule, (x, y)) not in self._eval_keys]
 
-    def chance_levels(self) -> dict[str, float]:
-        """A guesser uniform over the p answers 0..p-1 (exact match 1/p whatever the truths)."""
-        return uniform_value_chance(self.p, self.width)
+    def answer_law(self) -> AnswerLaw:
+        """The answer of a uniformly drawn rule and pair, the same for training and held-out rules:
+        for a rule (a, b) != (0, 0), z = a*x + b*y mod p takes each value on p of the p*p pairs
+        (a linear map onto Z_p), so without the pair (0, 0) the answer 0 has p - 1 pairs and each
+        other value p. The chance guesser ignores the examples and the pair; the baselines of
+        no_context_baselines, measured on the evaluation set, are the bars that also know the
+        training rules."""
+        counts = [self.p - 1] + [self.p] * (self.p - 1)
+        write = lambda v: write_number(v, self.width, "plain")  # noqa: E731
+        return counts_law(self.p, lambda: counts, write, f"icl-rule{self.p}")
 
     def no_context_baselines(self) -> dict[str, float]:
         """Exact match, on this evaluation set, of guessers that ignore the solved examples:

@@ -12,7 +12,8 @@ from dataclasses import dataclass
 import numpy as np
 
 from .formats import check_format, write_number
-from .task import Example, Task, name_seed, uniform_value_chance
+from .answer_laws import AnswerLaw, counts_law
+from .task import Example, Task, name_seed
 
 # op -> (symbol written in the prompt, the function of (a, b, p))
 MOD_OPERATIONS = {
@@ -29,6 +30,24 @@ def is_prime(n: int) -> bool:
     if n < 2:
         return False
     return all(n % d for d in range(2, int(n ** 0.5) + 1))
+
+
+def answer_counts(op: str, p: int) -> np.ndarray:
+    """How many operand pairs give each answer 0..p-1, by enumerating them all (in row blocks)."""
+    counts = np.zeros(p, dtype=np.int64)
+    b = np.arange(1 if op == "div" else 0, p, dtype=np.int64)
+    inverse = np.array([pow(int(x), p - 2, p) for x in b], dtype=np.int64) if op == "div" else None
+    rows = max(1, 2_000_000 // p)
+    for start in range(0, p, rows):
+        a = np.arange(start, min(p, start + rows), dtype=np.int64)[:, None]
+        if op == "div":
+            value = a * inverse
+        elif op == "poly":
+            value = a * a + a * b + b * b
+        else:
+            value = a + b if op == "add" else a - b if op == "sub" else a * b
+        counts += np.bincount((value % p).ravel(), minlength=p)
+    return counts
 
 
 @dataclass
@@ -73,9 +92,11 @@ class ModularTask(Task):
     def answer_len(self) -> int:
         return self.width
 
-    def chance_levels(self) -> dict[str, float]:
-        """A guesser uniform over the p possible answers (not over all 10**width digit strings)."""
-        return uniform_value_chance(self.p, self.width)
+    def answer_law(self) -> AnswerLaw:
+        """The answer's law over every operand pair the task has (for div, b != 0), counted
+        exactly: uniform for add, sub and div, not for mul (0 has 2p-1 pairs) or poly."""
+        write = lambda v: write_number(v, self.width, self.fmt)  # noqa: E731
+        return counts_law(self.p, lambda: answer_counts(self.op, self.p), write, self.name)
 
     def _split(self) -> None:
         b_low = 1 if self.op == "div" else 0

@@ -271,8 +271,9 @@ class WordTask(Task):
     def name(self) -> str:
         return f"{self.base.name}-words" + (f"-{self.selector}" if self.selector else "")
 
-    def chance_levels(self) -> dict[str, float]:
-        return self.base.chance_levels()
+    def answer_law(self):
+        """The symbolic task's: a words task writes the same answers to the same problems."""
+        return self.base.answer_law()
 
     def _operands(self, a: int, b: int) -> tuple[str, str, str | None]:
         if isinstance(self.base, ModularTask):

@@ -8,6 +8,9 @@ answer_logprob  teacher-forced log-probability of the true answer, summed over i
 Greedy decoding (`minigpt.generate.greedy_generate`, with its key/value cache when the model has
 one) writes at most as many tokens as the answer has (every task's answers have one fixed width);
 an end token written early truncates the prediction there.
+
+With `per_problem=True` the result also keeps every problem's values and greedy answer, in the
+order of the examples given, for paired comparisons and per-example logs (sweeps.records).
 """
 from __future__ import annotations
 
@@ -15,12 +18,14 @@ from typing import Sequence
 
 import torch
 
-from data_gen.task import Example, uniform_digit_chance
+from data_gen.task import Example
 from data_gen.tokenizer import EOS_ID, decode, encode
 
 from .generate import autocast_for, greedy_generate
 
 METRIC_NAMES = ("exact_match", "per_digit_acc", "edit_distance", "answer_logprob")
+# per-problem values (per_problem=True): "correct" is exact match as 0/1, the rest as named
+PER_PROBLEM_KEYS = ("correct", "per_digit_acc", "edit_distance", "answer_logprob")
 
 
 def edit_distance(a: str, b: str) -> int:
@@ -32,12 +37,6 @@ def edit_distance(a: str, b: str) -> int:
             cur.append(min(prev[j] + 1, cur[j - 1] + 1, prev[j - 1] + (ca != cb)))
         prev = cur
     return prev[-1]
-
-
-def chance_levels(answer_len: int) -> dict[str, float]:
-    """What a guesser uniform over digits scores on a `answer_len`-digit answer; a task's own
-    `chance_levels()` is the one to use (modular tasks have fewer possible answers)."""
-    return uniform_digit_chance(answer_len)
 
 
 @torch.no_grad()
@@ -61,11 +60,16 @@ def _score_batch(model, batch: Sequence[Example], device: torch.device,
 
 @torch.no_grad()
 def evaluate_examples(model, examples: Sequence[Example], device: torch.device | str,
-                      batch_size: int = 500, use_cache: bool | None = None) -> dict[str, float]:
+                      batch_size: int = 500, use_cache: bool | None = None,
+                      per_problem: bool = False) -> dict:
     """The four metrics, averaged over `examples` (all of one task).
 
     use_cache: decode with the key/value cache (True), by recomputing the prefix (False), or,
-    by default, with the cache whenever the model has one (`minigpt.model.GPT` does)."""
+    by default, with the cache whenever the model has one (`minigpt.model.GPT` does).
+    per_problem: also return "per_problem", {metric: one value per example, in the order of
+    `examples`} (PER_PROBLEM_KEYS: correct 0/1, per_digit_acc, edit_distance as an int,
+    answer_logprob), and "outputs", the greedy answer each example got. Each average is the
+    mean of its per-problem values, summed in the order the batches ran (by prompt shape)."""
     if not examples:
         raise ValueError("evaluate_examples needs at least one example")
     if use_cache is None:
@@ -73,19 +77,30 @@ def evaluate_examples(model, examples: Sequence[Example], device: torch.device |
     device = torch.device(device)
     was_training = model.training
     model.eval()
-    by_shape: dict[tuple[int, int], list[Example]] = {}
-    for ex in examples:
-        by_shape.setdefault((len(ex.prompt), len(ex.answer)), []).append(ex)
+    by_shape: dict[tuple[int, int], list[int]] = {}
+    for i, ex in enumerate(examples):
+        by_shape.setdefault((len(ex.prompt), len(ex.answer)), []).append(i)
+    n = len(examples)
+    outputs: list[str] = [""] * n
+    rows = {key: [0] * n for key in PER_PROBLEM_KEYS}
     exact = digit = dist = logprob = 0.0
     for group in by_shape.values():
         for start in range(0, len(group), batch_size):
-            batch = group[start:start + batch_size]
-            for ex, (pred, lp) in zip(batch, _score_batch(model, batch, device, use_cache)):
-                exact += pred == ex.answer
-                digit += sum(p == t for p, t in zip(pred, ex.answer)) / len(ex.answer)
-                dist += edit_distance(pred, ex.answer)
+            chunk = group[start:start + batch_size]
+            batch = [examples[i] for i in chunk]
+            for i, ex, (pred, lp) in zip(chunk, batch, _score_batch(model, batch, device, use_cache)):
+                outputs[i] = pred
+                rows["correct"][i] = int(pred == ex.answer)
+                rows["per_digit_acc"][i] = sum(p == t for p, t in zip(pred, ex.answer)) / len(ex.answer)
+                rows["edit_distance"][i] = edit_distance(pred, ex.answer)
+                rows["answer_logprob"][i] = lp
+                exact += rows["correct"][i]
+                digit += rows["per_digit_acc"][i]
+                dist += rows["edit_distance"][i]
                 logprob += lp
     model.train(was_training)
-    n = len(examples)
-    return {"exact_match": exact / n, "per_digit_acc": digit / n, "edit_distance": dist / n,
-            "answer_logprob": logprob / n}
+    metrics = {"exact_match": exact / n, "per_digit_acc": digit / n, "edit_distance": dist / n,
+               "answer_logprob": logprob / n}
+    if per_problem:
+        metrics["per_problem"], metrics["outputs"] = rows, outputs
+    return metrics

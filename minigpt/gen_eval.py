@@ -33,7 +33,7 @@ from data_gen import parse_final, step_accuracy
 from data_gen.task import Example, Task
 from data_gen.tokenizer import EOS_ID, decode, encode
 
-from .evaluate import METRIC_NAMES, edit_distance
+from .evaluate import METRIC_NAMES, PER_PROBLEM_KEYS, edit_distance
 from .generate import autocast_for, greedy_generate
 
 GEN_METRIC_NAMES = METRIC_NAMES + ("step_acc", "no_answer")
@@ -88,12 +88,18 @@ def generation_limit(model, examples: Sequence[Example]) -> int:
 @torch.no_grad()
 def evaluate_generative(model, task: Task, examples: Sequence[Example] | None = None,
                         device: torch.device | str = "cpu", batch_size: int = 256,
-                        use_cache: bool = True) -> dict[str, float]:
+                        use_cache: bool = True, per_problem: bool = False) -> dict:
     """Decode every example's prompt greedily and score the final answer (module docstring).
 
     Returns the four metrics averaged over the examples, n_eval, and for a scratchpad task
     step_acc and no_answer. A plain task (no marker) is decoded for exactly its answer's width,
-    as minigpt.evaluate does, and the text written is its answer."""
+    as minigpt.evaluate does, and the text written is its answer.
+
+    per_problem: also return "per_problem", {key: one value per example, in the order of
+    `examples`} with the keys of minigpt.evaluate.PER_PROBLEM_KEYS (correct 0/1, per_digit_acc,
+    edit_distance as an int, answer_logprob) and, for a scratchpad task, step_acc and no_answer
+    (0/1); and "outputs", the text each example's model wrote (a scratchpad task's whole
+    scratchpad, marker and final answer; up to the end token)."""
     examples = list(task.eval_set() if examples is None else examples)
     if not examples:
         raise ValueError("evaluate_generative needs at least one example")
@@ -110,20 +116,45 @@ def evaluate_generative(model, task: Task, examples: Sequence[Example] | None = 
         logprobs = final_answer_logprobs(model, task, examples, device, batch_size)
     finally:
         model.train(was_training)
+    texts = [decode(ids) for ids in written]
+    rows = score_problems(task, examples, texts, logprobs)
     totals = dict.fromkeys(GEN_METRIC_NAMES, 0.0)
-    for ex, ids, lp in zip(examples, written, logprobs):
-        text = decode(ids)
-        gold = task.final_answer(ex.answer)
-        final = parse_final(text) if scratch else text
-        for k, v in score_final(final, gold).items():
-            totals[k] += v
-        totals["answer_logprob"] += lp
-        if scratch:
-            totals["step_acc"] += step_accuracy(text, ex.answer)
-            totals["no_answer"] += final is None
+    for i in range(len(examples)):  # summed in the examples' order, as the metrics always were
+        for key, total_key in ROW_TO_METRIC.items():
+            if key in rows:
+                totals[total_key] += rows[key][i]
     n = len(examples)
     metrics = {k: v / n for k, v in totals.items()}
     if not scratch:
         metrics["step_acc"] = metrics["no_answer"] = None
     metrics["n_eval"] = n
+    if per_problem:
+        metrics["per_problem"], metrics["outputs"] = rows, texts
     return metrics
+
+
+# per-problem key -> the averaged metric it feeds
+ROW_TO_METRIC = {"correct": "exact_match", "per_digit_acc": "per_digit_acc",
+                 "edit_distance": "edit_distance", "answer_logprob": "answer_logprob",
+                 "step_acc": "step_acc", "no_answer": "no_answer"}
+
+
+def score_problems(task: Task, examples: Sequence[Example], texts: Sequence[str],
+                   logprobs: Sequence[float]) -> dict[str, list]:
+    """Per-problem values of what each example's model wrote (`texts`, decoded): the keys of
+    ROW_TO_METRIC, step_acc and no_answer only for a scratchpad task."""
+    scratch = task.marker is not None
+    rows: dict[str, list] = {key: [] for key in PER_PROBLEM_KEYS}
+    if scratch:
+        rows["step_acc"], rows["no_answer"] = [], []
+    for ex, text, lp in zip(examples, texts, logprobs):
+        final = parse_final(text) if scratch else text
+        scores = score_final(final, task.final_answer(ex.answer))
+        rows["correct"].append(int(scores["exact_match"]))
+        rows["per_digit_acc"].append(scores["per_digit_acc"])
+        rows["edit_distance"].append(int(scores["edit_distance"]))
+        rows["answer_logprob"].append(lp)
+        if scratch:
+            rows["step_acc"].append(step_accuracy(text, ex.answer))
+            rows["no_answer"].append(int(final is None))
+    return rows

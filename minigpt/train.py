@@ -13,7 +13,7 @@ import math
 import os
 import threading
 import time
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass, is_dataclass
 from pathlib import Path
 from typing import Callable
 
@@ -68,6 +68,16 @@ def atomic_save(obj, path: Path) -> None:
                            f"if any, is intact; free disk space and resume.") from None
 
 
+def model_record(model: torch.nn.Module, stream) -> dict:
+    """What a checkpoint needs to be loaded without its sweep (minigpt.answer): the model's config
+    as a plain dict ("model_config", None for a model without a dataclass config) and the names of
+    the tasks its stream trains on, every stage's ("tasks", None where the stream names none)."""
+    config = getattr(model, "config", None)
+    names = [t.name for s in getattr(stream, "streams", [stream]) for t in getattr(s, "tasks", [])]
+    return {"model_config": asdict(config) if is_dataclass(config) else None,
+            "tasks": list(dict.fromkeys(names)) or None}
+
+
 class Trainer:
     def __init__(self, model: torch.nn.Module, stream, cfg: TrainConfig, peak_lr: float,
                  checkpoint_path: Path | None = None, tb_dir: Path | None = None,
@@ -103,7 +113,8 @@ class Trainer:
         atomic_save({"model": self.model.state_dict(), "optimizer": self.optimizer.state_dict(),
                      "stream": self.stream.state_dict(), "step": self.step,
                      "elapsed": self.elapsed, "losses": self.losses,
-                     "torch_rng": torch.get_rng_state()}, self.checkpoint_path)
+                     "torch_rng": torch.get_rng_state(),
+                     **model_record(self.model, self.stream)}, self.checkpoint_path)
 
     def _load_checkpoint(self) -> None:
         state = torch.load(self.checkpoint_path, map_location=self.device, weights_only=False)

@@ -9,12 +9,13 @@ clustered analyses need:
     per_problem   {metric: [value per problem]} for the continuous metrics (per-digit accuracy,
                   edit distance, answer log-prob; step accuracy for a scratchpad), rounded
 
-The per-example log (`sweeps.results.write_samples`, as lm-evaluation-harness's --log_samples)
-keeps, for every evaluated problem, the prompt, the model's output and the target.
+The per-example log (minigpt.samples, as lm-evaluation-harness's --log_samples) keeps, for every
+evaluated problem, the prompt, the model's output and the target.
 """
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Sequence
 
 import torch
 
@@ -24,6 +25,7 @@ from minigpt.flops import count_params, training_flops
 from .specs import SweepConfig, ability_of
 
 SCRATCH_METRICS = ("step_acc", "no_answer")
+LOGPROB_DECIMALS = 4  # in a per-example log: 300 add3 problems take 4.7 KB so, 6.6 KB unrounded
 ROUND = {"per_digit_acc": 4, "edit_distance": 3, "answer_logprob": 3, "step_acc": 4,
          "no_answer": 0}
 
@@ -57,16 +59,24 @@ def per_problem_fields(metrics: dict) -> dict:
     return out
 
 
-def sample_records(task: str, shots: int, examples, metrics: dict) -> list[dict]:
-    """One record per evaluated problem: prompt, output, target and its per-problem metrics."""
-    pp, outputs = metrics.get("per_problem") or {}, metrics.get("outputs") or []
-    out = []
-    for i, (ex, written) in enumerate(zip(examples, outputs)):
-        rec = {"task": task, "shots": shots, "index": i, "prompt": ex.prompt, "output": written,
-               "target": ex.answer}
-        rec.update({m: values[i] for m, values in pp.items()})
-        out.append(rec)
-    return out
+def sample_records(task_name: str, shots: int, examples: Sequence, result: dict) -> list[dict]:
+    """One record per example from an evaluation run with per_problem=True (module docstring)."""
+    if "per_problem" not in result or "outputs" not in result:
+        raise ValueError("the evaluation result holds no per-problem values: evaluate with "
+                         "per_problem=True (minigpt.evaluate / minigpt.gen_eval)")
+    rows, outputs = result["per_problem"], result["outputs"]
+    lengths = {key: len(values) for key, values in rows.items()} | {"outputs": len(outputs)}
+    if any(n != len(examples) for n in lengths.values()):
+        raise ValueError(f"{task_name}: {len(examples)} examples but per-problem lengths {lengths}")
+    records = []
+    for i, ex in enumerate(examples):
+        record = {"task": task_name, "shots": shots, "i": i, "prompt": ex.prompt,
+                  "target": ex.answer, "output": outputs[i]}
+        for key, values in rows.items():
+            value = values[i]
+            record[key] = round(value, LOGPROB_DECIMALS) if key == "answer_logprob" else value
+        records.append(record)
+    return records
 
 
 def result_row(unit: UnitFacts, task, shots: int, metrics: dict | None) -> dict:

@@ -18,6 +18,7 @@ from __future__ import annotations
 import gzip
 import json
 import os
+import tempfile
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Iterable
@@ -163,33 +164,52 @@ def append_jsonl_atomic(path: Path, rows: Iterable[dict]) -> None:
 
 
 def samples_path(run_dir: Path, condition: str, size: str, seed) -> Path:
-    """Where one unit's per-example log lives (as lm-evaluation-harness's --log_samples)."""
+    """Where one unit's per-example log lives: as lm-evaluation-harness's --log_samples keeps
+    them, gzip-compressed JSON lines, one record per evaluated problem, e.g.
+
+        {"task": "add3", "shots": 0, "i": 0, "prompt": "123+045=", "target": "0168",
+         "output": "0158", "correct": 0, "per_digit_acc": 0.75, "edit_distance": 1,
+         "answer_logprob": -3.2041}
+
+    (`i` the problem's index in the task's fixed order; sweeps.records.sample_records builds
+    them). One file holds every (task, shots) of the unit; written atomically, the same records
+    giving the same bytes."""
     return Path(run_dir) / SAMPLES / f"{condition}-{size}-s{seed}.jsonl.gz"
 
 
-def write_samples(path: Path, records: Iterable[dict]) -> None:
-    """One unit's per-example log: a gzip-compressed JSON-lines file, one record per evaluated
-    problem ({"task", "shots", "index", "prompt", "output", "target", "correct", ...}), written
-    atomically (temporary file, fsync, rename)."""
+def write_sample_records(path: Path, records: Iterable[dict]) -> None:
+    """Write records as a gzip JSON-lines file, atomically (module docstring)."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
+    fd, tmp = tempfile.mkstemp(prefix=path.name + ".", suffix=".tmp", dir=path.parent)
     try:
-        with open(tmp, "wb") as raw:
-            with gzip.GzipFile(fileobj=raw, mode="wb", mtime=0) as f:
-                f.write(jsonl_text(records).encode())
+        with os.fdopen(fd, "wb") as raw:
+            # mtime 0 and no file name in the header: the same records give the same bytes
+            with gzip.GzipFile(filename="", mode="wb", fileobj=raw, mtime=0) as gz:
+                for record in records:
+                    gz.write(json.dumps(record, separators=(",", ":")).encode() + b"\n")
             raw.flush()
             os.fsync(raw.fileno())
         os.replace(tmp, path)
-    except OSError as exc:
-        tmp.unlink(missing_ok=True)
-        raise OSError(f"could not write {path}: {exc.strerror or exc}") from None
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
 
 
 def read_samples(path: Path) -> list[dict]:
-    """The records of a per-example log ([] when it does not exist or cannot be read whole)."""
+    """The records of a log written by write_samples, in file order. ValueError, naming the file
+    and line, for one that is not gzip JSON lines (damaged or cut short)."""
+    path = Path(path)
+    records = []
     try:
-        with gzip.open(path, "rt") as f:
-            return [json.loads(line) for line in f if line.strip()]
-    except (OSError, EOFError, json.JSONDecodeError):
-        return []
+        with gzip.open(path, "rt", encoding="utf-8") as f:
+            for n, line in enumerate(f, 1):
+                try:
+                    records.append(json.loads(line))
+                except json.JSONDecodeError as exc:
+                    raise ValueError(f"{path}, line {n}: not a JSON record ({exc.msg})") from None
+    except (gzip.BadGzipFile, EOFError, UnicodeDecodeError, OSError) as exc:
+        if isinstance(exc, FileNotFoundError):
+            raise
+        raise ValueError(f"{path} is not a complete gzip-compressed sample log "
+                         f"({type(exc).__name__}: {exc})") from None
+    return records

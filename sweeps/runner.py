@@ -48,7 +48,8 @@ from minigpt.train import Trainer
 from . import records, stages
 from .pool import run_parallel
 from .provenance import provenance
-from .results import append_jsonl_atomic, read_jsonl, samples_path, write_samples
+from .records import sample_records
+from .results import append_jsonl_atomic, read_jsonl, samples_path, write_sample_records
 from .rundir import finished_units, prepare_run_dir, run_lock, write_unit_rows
 from .specs import SweepConfig, ability_of, shot_plan
 
@@ -169,9 +170,12 @@ def train_unit(cfg: SweepConfig, condition: str, size: str, seed: int, run_dir: 
         trainer.log_scalars(record_curve(result.steps, {
             t.name: records.aggregate(metrics[t.name, plan[t.name][-1]]) for t in tasks},
             result.final_loss))
-        write_samples(samples_path(run_dir, condition, size, seed),
-                      [rec for key, m in metrics.items()
-                       for rec in records.sample_records(key[0], key[1], sets[key], m)])
+        samples = samples_path(run_dir, condition, size, seed)
+        samples.parent.mkdir(parents=True, exist_ok=True)
+        write_sample_records(samples, [rec for key, m in metrics.items()
+                                       for rec in sample_records(key[0], key[1], sets[key], m)])
+        if cfg.keep_checkpoints:  # the final model, not the last periodic checkpoint
+            trainer.save_checkpoint()
     trainer.close()
     unit_facts = records.UnitFacts(cfg, condition, size, seed, model, result,
                                    getattr(stream, "examples_seen", None), device)

@@ -1,5 +1,4 @@
 """data_gen: tokenizer round trip, encodings, no train/eval leakage, determinism, bad input."""
-import math
 import random
 
 import pytest
@@ -144,21 +143,4 @@ def test_is_prime():
     assert [n for n in range(30) if is_prime(n)] == [2, 3, 5, 7, 11, 13, 17, 19, 23, 29]
 
 
-def test_chance_of_a_modular_task_is_over_its_p_values_not_ten_digits():
-    """Brute force: a guesser uniform over the p residues, against every true residue."""
-    from itertools import product
-
-    from data_gen import make_task
-
-    for p in (7, 13, 97):
-        task = make_task(f"mod{p}-add")
-        width = len(str(p - 1))
-        texts = [f"{v:0{width}d}" for v in range(p)]
-        pairs = list(product(texts, texts))
-        per_digit = sum(sum(a == b for a, b in zip(g, t)) / width for g, t in pairs) / len(pairs)
-        chance = task.chance_levels()
-        assert chance["exact_match"] == pytest.approx(1 / p)
-        assert chance["per_digit_acc"] == pytest.approx(per_digit)
-        assert chance["answer_logprob"] == pytest.approx(-math.log(p))
-    assert make_task("mod7-add").chance_levels()["per_digit_acc"] == pytest.approx(1 / 7)
-    assert make_task("add3").chance_levels()["exact_match"] == pytest.approx(1e-4)
+# chance levels: tests/test_chance.py

@@ -148,3 +148,42 @@ def test_minigpt_train_scores_a_scratchpad_task_generatively(capsys):
     assert main(["--size", "25k", "--tasks", "add2-scratch", "--steps", "2", "--device", "cpu"]) == 0
     line = [ln for ln in capsys.readouterr().out.splitlines() if "add2-scratch:" in ln][0]
     assert "step_acc" in line and "no_answer" in line
+
+
+def test_per_problem_values_of_a_scratchpad_task_follow_the_examples():
+    """The corruption pattern of each example shows at its own index; the averages are the
+    per-problem means exactly; outputs hold the whole text written."""
+    task = make_task("add3-scratch", eval_size=8)
+    examples = task.eval_set()
+
+    def corrupt(i, answer):
+        scratch, final = answer.split(";")
+        if i % 2:
+            final = final[:-1] + str((int(final[-1]) + 1) % 10)
+        return ("" if i == 6 else scratch + ";") + final
+
+    model = oracle_for(examples, corrupt)
+    m = evaluate_generative(model, task, device="cpu", use_cache=False, per_problem=True)
+    rows = m["per_problem"]
+    assert rows["correct"] == [1, 0, 1, 0, 1, 0, 0, 0]
+    assert rows["no_answer"] == [0, 0, 0, 0, 0, 0, 1, 0]
+    assert rows["edit_distance"] == [0, 1, 0, 1, 0, 1, 4, 1]
+    assert m["outputs"] == [corrupt(i, ex.answer) for i, ex in enumerate(examples)]
+    for key, metric in (("correct", "exact_match"), ("per_digit_acc", "per_digit_acc"),
+                        ("edit_distance", "edit_distance"), ("answer_logprob", "answer_logprob"),
+                        ("step_acc", "step_acc"), ("no_answer", "no_answer")):
+        assert m[metric] == sum(rows[key]) / 8, key
+    plain = evaluate_generative(model, task, device="cpu", use_cache=False)
+    assert plain == {k: v for k, v in m.items() if k not in ("per_problem", "outputs")}
+
+
+def test_per_problem_values_of_a_plain_task_have_no_scratchpad_keys():
+    torch.manual_seed(0)
+    model = GPT(GPTConfig.from_size("25k", block_size=32), "cpu")
+    task = make_task("add2", eval_size=10)
+    gen = evaluate_generative(model, task, device="cpu", per_problem=True)
+    fixed = evaluate_examples(model, task.eval_set(), "cpu", per_problem=True)
+    assert set(gen["per_problem"]) == {"correct", "per_digit_acc", "edit_distance", "answer_logprob"}
+    assert gen["outputs"] == fixed["outputs"]
+    assert gen["per_problem"]["correct"] == fixed["per_problem"]["correct"]
+    assert gen["per_problem"]["answer_logprob"] == pytest.approx(fixed["per_problem"]["answer_logprob"], abs=1e-5)

@@ -10,6 +10,14 @@ from sweeps.results import read_samples, samples_path
 PER_SIZE = 3
 
 
+def _read(path: Path) -> list[dict]:
+    """A unit's log, or nothing when it is missing or damaged (the report does not depend on it)."""
+    try:
+        return read_samples(path)
+    except (OSError, ValueError):
+        return []
+
+
 def _cell(text) -> str:
     return "`" + str(text).replace("|", "\\|").replace("`", "'") + "`"
 
@@ -29,8 +37,7 @@ def samples_section(run_dir: Path, analysis: dict, per_size: int = PER_SIZE) -> 
         rows = []
         for s in em["per_size"]:
             seed = s["seeds"][0]["seed"] if s.get("seeds") else None
-            records = [r for r in read_samples(samples_path(run_dir, c["condition"], s["size"],
-                                                            seed))
+            records = [r for r in _read(samples_path(run_dir, c["condition"], s["size"], seed))
                        if r.get("task") == c["task"] and (r.get("shots") or 0) == c["shots"]]
             rows += [f"| {s['size']} | {_cell(r.get('prompt', ''))} | {_cell(r.get('output', ''))} "
                      f"| {_cell(r.get('target', ''))} | {'yes' if r.get('correct') else 'no'} |"

@@ -1,0 +1,205 @@
+"""Sweeps on Ray (`--ray`, sweeps.ray_pool): the local pool's rows at equal thread counts, a killed
+worker retried with its unit recorded once, a stopped driver resumed without Ray, a missing GPU
+refused before anything is written; and without Ray, no change: the plain path never imports it
+and --ray says how to install it.
+
+The Ray tests share one local instance (2 CPUs, no dashboard) started once for the module, and
+call sweeps.run.main in this process, which joins that instance instead of starting its own."""
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from collections import Counter
+from pathlib import Path
+
+import pytest
+import torch
+
+from minigpt.train import STOP_REQUESTED
+from sweeps.results import read_jsonl, row_key
+
+ROOT = Path(__file__).resolve().parents[1]
+try:
+    import ray
+except ImportError:
+    ray = None
+needs_ray = pytest.mark.skipif(ray is None, reason="Ray is not installed (pip install -e '.[ray]')")
+TINY = ["tiny", "--no-report", "--no-progress"]
+MEASURED = {"wall_time_s"}  # how long, not what: differs between any two runs
+
+
+@pytest.fixture(scope="module")
+def local_ray():
+    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
+    yield
+    ray.shutdown()
+
+
+@pytest.fixture
+def driver():
+    """sweeps.run.main in this process, its signal handlers and stop request undone after."""
+    from sweeps.run import main
+
+    handlers = {s: signal.getsignal(s) for s in (signal.SIGINT, signal.SIGTERM)}
+    yield main
+    for s, handler in handlers.items():
+        signal.signal(s, handler)
+    STOP_REQUESTED.clear()
+
+
+def _rows(out: Path) -> list[dict]:
+    return sorted(({k: v for k, v in r.items() if k not in MEASURED}
+                   for r in read_jsonl(out / "results.jsonl")), key=row_key)
+
+
+def _one_row_per_key(out: Path) -> Counter:
+    keys = Counter(row_key(r) for r in read_jsonl(out / "results.jsonl"))
+    assert set(keys.values()) == {1}, keys
+    return keys
+
+
+def _after(predicate, action, seconds=240):
+    """Run `action` on a helper thread once `predicate` holds (the driver keeps the main thread)."""
+    def watch():
+        deadline = time.time() + seconds
+        while not predicate() and time.time() < deadline:
+            time.sleep(0.05)
+        action()
+    thread = threading.Thread(target=watch, daemon=True)
+    thread.start()
+    return thread
+
+
+@needs_ray
+def test_ray_gives_the_rows_of_the_local_pool(tmp_path, local_ray, driver, capsys):
+    """The pool's rows at one thread per unit are one process's rows at one thread
+    (tests/test_workers.py checks that), which this process computes without spawning a pool."""
+    from sweeps.catalog import SWEEPS
+    from sweeps.runner import run_sweep
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        local = run_sweep(SWEEPS["tiny"]("cpu"), tmp_path / "local", "cpu", progress=False,
+                          log=lambda m: None)
+    finally:
+        torch.set_num_threads(before)
+    assert driver([*TINY, "--ray", "--workers", "2", "--storage", str(tmp_path / "shared"),
+                   "--out", str(tmp_path / "ray")]) == 0
+    out = capsys.readouterr().out
+    assert len(local) == 4 and {r["threads"] for r in local} == {1}  # 2 sizes x 2 tasks
+    assert _rows(tmp_path / "ray") == _rows(tmp_path / "local")
+    curves = [sorted(read_jsonl(tmp_path / run / "curves.jsonl"), key=lambda r: (row_key(r), r["step"]))
+              for run in ("local", "ray")]
+    assert curves[0] == curves[1] and curves[0]
+    for unit in ("default-25k-s0", "default-50k-s0"):  # trained in --storage, copied back
+        assert list((tmp_path / "ray" / "tb" / unit).glob("events.out.tfevents.*"))
+    lines = [line for line in out.splitlines() if line.startswith("[")]
+    assert [line[:5] for line in lines] == ["[1/2]", "[2/2]"] and all(" on " in x for x in lines)
+    assert "1 left" in lines[0]
+    assert not list((tmp_path / "shared").iterdir())  # the work folder goes once all is recorded
+
+
+def _ray_workers() -> list[int]:
+    pids = []
+    for entry in Path("/proc").iterdir():
+        try:
+            if entry.name.isdigit() and (entry / "cmdline").read_bytes().startswith(b"ray::run_group"):
+                pids.append(int(entry.name))
+        except OSError:
+            continue
+    return pids
+
+
+@needs_ray
+@pytest.mark.skipif(not Path("/proc/self/cmdline").exists(), reason="finds the worker in /proc")
+def test_a_killed_worker_is_retried_and_its_unit_recorded_once(tmp_path, local_ray, driver,
+                                                               capsys):
+    out, shared = tmp_path / "run", tmp_path / "shared"
+    ckpts = lambda: list(shared.glob("*/ckpt/default-25k-s0.pt"))  # noqa: E731
+    killed = []
+
+    def kill():
+        for pid in _ray_workers():  # the one task's worker, mid-unit
+            os.kill(pid, signal.SIGKILL)
+            killed.append(pid)
+    _after(lambda: ckpts() and _ray_workers(), kill)
+    assert driver([*TINY, "--ray", "--sizes", "25k", "--steps", "400", "--storage", str(shared),
+                   "--out", str(out)]) == 0
+    text = capsys.readouterr().out
+    assert killed, "the worker was never seen training"
+    assert f"(pid {killed[0]} on " in text and "died; Ray ran its task again" in text
+    assert "resumed from its checkpoint" in text and "resuming default-25k-s0 from its checkpoint" in text
+    assert len(_one_row_per_key(out)) == 2  # 2 tasks
+    assert {(r["steps"], r["status"]) for r in read_jsonl(out / "results.jsonl")} == {(400, "ok")}
+    curve_keys = Counter((row_key(r), r["step"]) for r in read_jsonl(out / "curves.jsonl"))
+    assert set(curve_keys.values()) == {1} and len(curve_keys) == 2 * 5  # eval every 80 steps
+
+
+@needs_ray
+def test_a_stopped_driver_resumes_without_ray(tmp_path, local_ray, driver, capsys):
+    out = tmp_path / "run"
+    flags = [*TINY, "--steps", "300", "--out", str(out)]
+    # 25k and 50k train side by side; once one has its rows, the driver gets Ctrl-C
+    _after(lambda: (out / "results.jsonl").exists(), lambda: os.kill(os.getpid(), signal.SIGINT))
+    assert driver([*flags, "--ray"]) == 130
+    assert "interrupted; finished runs are saved" in capsys.readouterr().err
+    (finished,) = {r["size"] for r in read_jsonl(out / "results.jsonl")}
+    stopped = ({"25k", "50k"} - {finished}).pop()
+    step = torch.load(out / "ckpt" / f"default-{stopped}-s0.pt", weights_only=False)["step"]
+    assert 0 < step < 300
+    STOP_REQUESTED.clear()
+    assert driver(flags) == 0  # the local runner, from the checkpoint
+    assert f"resuming default-{stopped}-s0 from its checkpoint at step {step}" in \
+        capsys.readouterr().out
+    keys = _one_row_per_key(out)
+    assert {k[2] for k in keys} == {"25k", "50k"} and len(keys) == 4
+    assert not list((out / "ckpt").glob("*.pt"))
+
+
+@needs_ray
+def test_a_unit_needing_a_missing_gpu_is_refused_before_anything_is_written(
+        tmp_path, local_ray, driver, capsys):
+    with pytest.raises(SystemExit) as exit_:
+        driver([*TINY, "--ray", "--device", "cuda", "--out", str(tmp_path / "run")])
+    assert exit_.value.code == 2
+    err = capsys.readouterr().err
+    assert "--device cuda: a local Ray instance" in err and "has no GPU" in err
+    assert not (tmp_path / "run").exists()
+
+
+BLOCK_RAY = """
+import runpy, sys
+class NoRay:
+    def find_spec(self, name, path=None, target=None):
+        if name.split(".")[0] == "ray":
+            print("IMPORTED ray", file=sys.stderr)
+            raise ImportError("ray is blocked by the test")
+sys.meta_path.insert(0, NoRay())
+sys.argv = ["sweeps.run"] + sys.argv[1:]
+runpy.run_module("sweeps.run", run_name="__main__")
+"""
+
+
+def test_a_sweep_without_ray_never_imports_it(tmp_path):
+    env = {k: v for k, v in os.environ.items() if k != "TRITON_INTERPRET"}
+    done = subprocess.run([sys.executable, "-c", BLOCK_RAY, *TINY, "--sizes", "25k", "--steps",
+                           "10", "--out", str(tmp_path / "run")], cwd=ROOT, env=env,
+                          capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    assert "IMPORTED ray" not in done.stderr
+    assert len(_one_row_per_key(tmp_path / "run")) == 2
+
+
+def test_ray_asked_for_without_ray_names_the_install_command(tmp_path, monkeypatch, capsys):
+    from sweeps.run import main
+
+    monkeypatch.setitem(sys.modules, "ray", None)  # `import ray` fails as where it is missing
+    with pytest.raises(SystemExit) as exit_:
+        main([*TINY, "--ray", "--out", str(tmp_path / "run")])
+    assert exit_.value.code == 2
+    err = capsys.readouterr().err
+    assert 'pip install -e ".[ray]"' in err and "not installed" in err
+    assert not (tmp_path / "run").exists()

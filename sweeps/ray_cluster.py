@@ -56,16 +56,13 @@ class Node:
 class Cluster:
     """A Ray connection: where it goes, its live nodes, and whether every node is this machine
     (then the units can keep their checkpoints in the run folder itself, as the local pool does)."""
-    address: str
+    name: str      # how messages call it
     nodes: tuple[Node, ...]
-    started: bool  # a local instance started here (it ends with this process)
     local: bool
 
     def describe(self) -> str:
-        where = "a local Ray instance" if self.address == "local" else \
-            f"the Ray cluster at {self.address}"
         cpus, gpus = sum(n.cpus for n in self.nodes), sum(n.gpus for n in self.nodes)
-        return (f"{where}: {len(self.nodes)} node{'s' if len(self.nodes) > 1 else ''}, "
+        return (f"{self.name}: {len(self.nodes)} node{'s' if len(self.nodes) > 1 else ''}, "
                 f"{cpus:g} CPUs, {gpus:g} GPUs, {sum(n.memory for n in self.nodes) / 2**30:.1f} "
                 f"GiB of task memory")
 
@@ -88,12 +85,12 @@ def connect(address: str) -> Cluster:
     """Start a local instance ("local") or join the cluster at `address`; reuses a connection
     this process already holds (a notebook, the tests)."""
     ray = import_ray()
-    started = False
+    name = "the Ray instance this process had joined"
     if not ray.is_initialized():
+        name = "a local Ray instance" if address == "local" else f"the Ray cluster at {address}"
         try:
             if address == "local":
                 ray.init(address="local", include_dashboard=False)
-                started = True
             else:
                 ray.init(address=address)
         except (ConnectionError, ValueError, RuntimeError) as exc:
@@ -104,8 +101,8 @@ def connect(address: str) -> Cluster:
                        n["Resources"].get("CPU", 0), n["Resources"].get("GPU", 0),
                        n["Resources"].get("memory", 0)) for n in ray.nodes() if n["Alive"])
     here = {"127.0.0.1", ray.util.get_node_ip_address()}
-    local = started or (not address.startswith("ray://") and all(n.ip in here for n in nodes))
-    return Cluster(address, nodes, started, local)
+    local = not address.startswith("ray://") and all(n.ip in here for n in nodes)
+    return Cluster(name, nodes, local)
 
 
 def unit_memory(size: str, cfg, device_type: str) -> float:

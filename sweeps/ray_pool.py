@@ -208,11 +208,12 @@ class Progress:
 def _retry_note(message: dict, previous: dict, workdir: Path | None) -> str:
     """What the driver says when a unit's message comes from another worker than its task began
     on: Ray ran the task again after that worker died."""
-    resumed = any("resuming" in m or "starts from the shared" in m for m in message["log"])
-    how = ("resumed from its checkpoint" if resumed else
-           "restarted from its first step (" + ("no --storage: its checkpoint was lost with the "
-                                                "worker's node folder" if workdir is None else
-                                                "it had no checkpoint yet") + ")")
+    if any(m.strip().startswith("resuming") for m in message["log"]):
+        how = "resumed from its checkpoint"
+    elif workdir is None:
+        how = "restarted from its first step (no --storage: its checkpoint was on the lost worker)"
+    else:
+        how = "restarted from its first step (it had written no checkpoint yet)"
     return (f"  the worker that began {unit_name(*message['unit'])} (pid {previous['pid']} on "
             f"{previous['host']}) died; Ray ran its task again on {message['host']} and it {how}")
 

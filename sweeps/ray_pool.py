@@ -32,6 +32,7 @@ A second signal cancels every task at once. The tasks also treat a SIGINT or SIG
 """
 from __future__ import annotations
 
+import asyncio
 import functools
 import hashlib
 import os
@@ -62,7 +63,6 @@ class StopSwitch:
     """A Ray actor: set once by the driver on a stop request; every task waits on it."""
 
     def __init__(self):
-        import asyncio
         self.event = asyncio.Event()
 
     async def set(self) -> None:
@@ -127,9 +127,13 @@ def run_group(cfg, group: list[Unit], run_dir: str, workdir: str | None, device:
     folder = Path(workdir) if workdir else Path(tempfile.mkdtemp(prefix="minigpt-ray-"))
     done = threading.Event()
     threading.Thread(target=_watch, args=(switch, done), daemon=True).start()
-    handlers = {s: signal.signal(s, _on_signal) for s in (signal.SIGINT, signal.SIGTERM)}
+    handlers = ({s: signal.signal(s, _on_signal) for s in (signal.SIGINT, signal.SIGTERM)}
+                if threading.current_thread() is threading.main_thread() else {})
     try:
         for unit in group:
+            if STOP_REQUESTED.is_set():  # between two units: the next one never starts
+                yield {"event": "stopped", "unit": unit, "log": [], **_node()}
+                return
             if Path(run_dir, "config.json").exists() and \
                     tuple(unit) in finished_units(cfg, read_jsonl(Path(run_dir, "results.jsonl"))):
                 yield {"event": "skipped", "unit": unit}
@@ -199,7 +203,7 @@ class Progress:
         self.left_cost -= self.cost[unit]
         rate = self.done_cost / max(1e-9, time.perf_counter() - self.began)
         left = self.total - self.count
-        tail = f"{left} left, {_duration(self.left_cost / rate)} to go" if left else "the last"
+        tail = f"{left} left, {_duration(self.left_cost / rate)} to go" if left else "all done"
         where = f"condition {condition}, " if self.conditions > 1 else ""
         return (f"[{self.count}/{self.total}] {where}size {size}, seed {seed} on {message['host']} "
                 f"({message['ip']}): {unit_line(message['rows'], message['seconds'])}; {tail}")
@@ -221,7 +225,7 @@ def _retry_note(message: dict, previous: dict, workdir: Path | None) -> str:
 def _storage_note(run_dir: Path, workdir: Path | None) -> str:
     if workdir is None:
         return ("no --storage: each run keeps its checkpoints on its node, so a run whose worker "
-                "dies restarts from its first step, and a stopped sweep resumes finished runs only")
+                "dies restarts from its first step, and so do the unfinished runs of a stopped sweep")
     if workdir == run_dir:
         return "checkpoints in the run folder (every node is this machine)"
     return f"checkpoints in {workdir}"
@@ -272,8 +276,9 @@ def _drain(ray, pending: dict, switch, progress: Progress, cfg, run_dir: Path,
                 continue
             except ray.exceptions.RayError as exc:  # the worker or node died, retries spent
                 error = error or WorkerError(
-                    f"a Ray task died {RETRIES + 1} times ({exc.__class__.__name__}); the runs "
-                    f"that finished are saved, and running the same command again resumes the rest")
+                    f"a Ray task failed past its {RETRIES} retries ({exc.__class__.__name__}); "
+                    f"the runs that finished are saved, and running the same command again "
+                    f"resumes the rest")
                 del pending[gen]
                 continue
             stopped |= _handle(message, group, began, progress, cfg, run_dir, workdir, log)

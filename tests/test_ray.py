@@ -150,8 +150,13 @@ def test_a_killed_worker_is_retried_and_its_unit_recorded_once(tmp_path, local_r
 def test_a_stopped_driver_resumes_without_ray(tmp_path, local_ray, driver, capsys):
     out = tmp_path / "run"
     flags = [*TINY, "--steps", "200", "--out", str(out)]
-    # 25k and 50k train side by side; once one has its rows, the driver gets Ctrl-C
-    _after(lambda: (out / "results.jsonl").exists(), lambda: os.kill(os.getpid(), signal.SIGINT))
+
+    def one_done_one_checkpointed():
+        sizes = {r["size"] for r in read_jsonl(out / "results.jsonl")}
+        return len(sizes) == 1 and (out / "ckpt" / f"default-{({'25k', '50k'} - sizes).pop()}"
+                                                    "-s0.pt").exists()
+    # 25k and 50k train side by side; once one has its rows and the other a checkpoint, Ctrl-C
+    _after(one_done_one_checkpointed, lambda: os.kill(os.getpid(), signal.SIGINT))
     assert driver([*flags, "--ray"]) == 130
     assert "interrupted; finished runs are saved" in capsys.readouterr().err
     (finished,) = {r["size"] for r in read_jsonl(out / "results.jsonl")}
@@ -176,6 +181,39 @@ def test_a_unit_needing_a_missing_gpu_is_refused_before_anything_is_written(
     err = capsys.readouterr().err
     assert "--device cuda: the Ray instance this process had joined" in err and "has no GPU" in err
     assert not (tmp_path / "run").exists()
+
+
+def _cluster(cpus=2.0, gpus=0.0, memory=8 * 2**30):
+    from sweeps.ray_cluster import Cluster, Node
+
+    return Cluster("a test cluster", (Node("a", "10.0.0.1", cpus, gpus, memory),
+                                      Node("b", "10.0.0.2", 1.0, 0.0, 2**20)), local=False)
+
+
+def test_the_device_follows_the_cluster_and_each_run_gets_one_gpu():
+    assert _cluster().device("auto") == "cpu" and _cluster(gpus=8).device("auto") == "cuda"
+    assert _cluster(gpus=8).device("cuda") == "cuda"
+    with pytest.raises(ValueError, match="--device cuda: a test cluster: 2 nodes.*has no GPU"):
+        _cluster().device("cuda")
+    with pytest.raises(ValueError, match="valid: auto, cpu, cuda"):
+        _cluster(gpus=8).device("cuda:1")
+
+
+def test_a_cluster_too_small_for_a_unit_is_refused():
+    from minigpt.config import GPTConfig
+    from minigpt.flops import estimate_run
+    from sweeps.catalog import SWEEPS
+    from sweeps.ray_cluster import check_resources
+
+    cfg = SWEEPS["arithmetic"]("cpu")  # 6k ... 200k: 200k needs the most
+    t = cfg.train
+    need = estimate_run(GPTConfig.from_size("200k", block_size=t.seq_len), t.steps, t.batch_size,
+                        t.seq_len, "cpu")["bytes"]
+    check_resources(_cluster(memory=need), cfg, "cpu", threads=2)  # just enough on node a
+    with pytest.raises(ValueError, match="size 200k needs an estimated .* lower --batch-size"):
+        check_resources(_cluster(memory=need - 1), cfg, "cpu", threads=1)
+    with pytest.raises(ValueError, match="each run asks for 3 CPUs .* the largest node .* has 2"):
+        check_resources(_cluster(), cfg, "cpu", threads=3)
 
 
 BLOCK_RAY = """

@@ -8,8 +8,9 @@ cluster (Ray's own address forms: docs.ray.io, "Configuring Ray", ray.init).
 
 What a unit asks of the cluster, and what is refused before anything is written:
 - a CPU sweep: each unit asks for its thread count in CPUs (the thread count the local worker
-  pool would give it with the same flags, so that the rows equal the pool's) and for its memory by
-  minigpt.flops.estimate_run; a cluster with no node that large is refused;
+  pool would give it with the same flags, so that the rows equal the pool's) and for the memory of
+  the sweep's largest unit by minigpt.flops.estimate_run; a cluster with no node that large is
+  refused;
 - a GPU sweep: each unit asks for one GPU; a cluster without GPUs is refused, and so is one whose
   GPU (measured by a probe task on a GPU node) has less memory than the largest size's estimate.
 The probe also resolves the attention and LayerNorm kernels where the units will run (the driver
@@ -105,17 +106,19 @@ def connect(address: str) -> Cluster:
     return Cluster(name, nodes, local)
 
 
-def unit_memory(size: str, cfg, device_type: str) -> float:
-    """Estimated peak bytes of one unit of `size` (minigpt.flops.estimate_run)."""
+def sweep_memory(cfg, device_type: str) -> tuple[str, float]:
+    """The size whose unit needs the most memory, and its estimated peak bytes
+    (minigpt.flops.estimate_run)."""
     t = cfg.train
-    model = GPTConfig.from_size(size, block_size=t.seq_len)
-    return estimate_run(model, t.steps, t.batch_size, t.seq_len, device_type)["bytes"]
+    need = {size: estimate_run(GPTConfig.from_size(size, block_size=t.seq_len), t.steps,
+                               t.batch_size, t.seq_len, device_type)["bytes"] for size in cfg.sizes}
+    largest = max(need, key=need.get)
+    return largest, need[largest]
 
 
 def check_resources(cluster: Cluster, cfg, device_type: str, threads: int) -> None:
     """Refuse (ValueError) a cluster on which some unit could never be scheduled."""
-    largest = max(cfg.sizes, key=lambda s: unit_memory(s, cfg, device_type))
-    need = unit_memory(largest, cfg, device_type)
+    largest, need = sweep_memory(cfg, device_type)
     if device_type == "cpu":
         cpus = max(n.cpus for n in cluster.nodes)
         if cpus < threads:
@@ -130,7 +133,10 @@ def check_resources(cluster: Cluster, cfg, device_type: str, threads: int) -> No
 
 
 def task_resources(device_type: str, threads: int, memory: float) -> dict:
-    """What one unit asks Ray for: its threads in CPUs and its memory, or one GPU."""
+    """What a unit asks Ray for: its threads in CPUs and `memory`, or one GPU. Every unit of a
+    sweep asks for the same (the largest unit's memory): Ray keeps queued tasks in the order they
+    were submitted only among tasks that ask for the same resources, and the largest models must
+    start first."""
     if device_type == "cuda":
         return {"num_cpus": 1, "num_gpus": 1}
     return {"num_cpus": threads, "memory": max(1, int(memory))}
@@ -165,7 +171,8 @@ def probe(cluster: Cluster, cfg, device: str, threads: int, storage: Path | None
     cluster also the largest size's memory against the probed GPU's."""
     ray = import_ray()
     device_type = "cuda" if device.startswith("cuda") else "cpu"
-    remote = ray.remote(probe_node).options(max_retries=0, **task_resources(device_type, threads, 1))
+    resources = task_resources(device_type, threads, sweep_memory(cfg, device_type)[1])
+    remote = ray.remote(probe_node).options(max_retries=0, **resources)
     ref = remote.remote(device, cfg.attn, cfg.norm, None if storage is None else str(storage))
     try:
         info = ray.get(ref, timeout=PROBE_TIMEOUT_S)
@@ -180,8 +187,7 @@ def probe(cluster: Cluster, cfg, device: str, threads: int, storage: Path | None
     if info.get("error"):
         raise ValueError(info["error"])
     if "gpu_memory" in info:
-        largest = max(cfg.sizes, key=lambda s: unit_memory(s, cfg, "cuda"))
-        need = unit_memory(largest, cfg, "cuda")
+        largest, need = sweep_memory(cfg, "cuda")
         if need > info["gpu_memory"]:
             raise ValueError(f"size {largest} needs an estimated {need / 2**30:.0f} GiB, more than "
                              f"the {info['gpu_memory'] / 2**30:.0f} GiB of the cluster's "

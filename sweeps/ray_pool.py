@@ -50,7 +50,7 @@ from minigpt.train import STOP_REQUESTED
 from . import stages
 from .pool import Unit, WorkerError, group_cost, unit_groups
 from .ray_cluster import (Cluster, RayUnavailable, check_resources, connect, import_ray, probe,
-                          task_resources, unit_memory)
+                          sweep_memory, task_resources)
 from .results import append_jsonl_atomic, curve_row_key, read_curves, read_jsonl, unit_key
 from .rundir import finished_units, write_unit_rows
 from .runner import unit_line, unit_name
@@ -317,13 +317,11 @@ def run_on_ray(cfg, run_dir: Path, device: str, todo: list[Unit], progress: bool
     log(f"{len(todo)} runs in {len(groups)} Ray tasks on {cluster.describe()}; each asks for "
         f"{asks}, largest models first; {_storage_note(run_dir, workdir)}")
     switch = ray.remote(StopSwitch).options(num_cpus=0).remote()
-    task = ray.remote(run_group)
-    pending = {}
-    for number, group in enumerate(groups):
-        resources = task_resources(device_type, threads, unit_memory(group[0][1], cfg, device_type))
-        pending[task.options(max_retries=RETRIES, retry_exceptions=False, **resources).remote(
-            cfg, group, str(run_dir), workdir and str(workdir), device, threads, switch,
-            job)] = number
+    task = ray.remote(run_group).options(max_retries=RETRIES, retry_exceptions=False,
+                                         **task_resources(device_type, threads,
+                                                          sweep_memory(cfg, device_type)[1]))
+    pending = {task.remote(cfg, group, str(run_dir), workdir and str(workdir), device, threads,
+                           switch, job): number for number, group in enumerate(groups)}
     try:
         stopped, error = _drain(ray, pending, switch, Progress(todo, steps, len(cfg.conditions)),
                                 cfg, run_dir, workdir, log)

@@ -23,9 +23,8 @@ from minigpt.flops import estimate_run, memory_bytes, size_warnings
 from minigpt.threads import configure_threads
 from minigpt.train import STOP_REQUESTED
 
-from . import report
+from . import ray_pool, report
 from .catalog import SWEEPS
-from . import ray_pool
 from .pool import WorkerError, unit_groups
 from .runner import run_sweep, unit_steps
 from .specs import BUDGETS, shot_plan

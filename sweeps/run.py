@@ -23,7 +23,7 @@ from minigpt.flops import estimate_run, memory_bytes, size_warnings
 from minigpt.threads import configure_threads
 from minigpt.train import STOP_REQUESTED
 
-from . import report
+from . import ray_pool, report
 from .catalog import SWEEPS
 from .pool import WorkerError, unit_groups
 from .runner import run_sweep, unit_steps
@@ -70,6 +70,15 @@ def build_parser() -> argparse.ArgumentParser:
                         "share of the CPU threads (auto: one per thread on a CPU, as long as "
                         "there are runs for them; 1 on a GPU). On 2 cores, 2 one-thread workers "
                         "train 1.15-1.6x as many steps per second as one two-thread process")
+    p.add_argument("--ray", nargs="?", const="local", metavar="ADDRESS",
+                   help="run each (size, seed) as a Ray task: alone, on a local Ray instance; "
+                        "auto, HOST:PORT or ray://HOST:PORT joins a running cluster (needs "
+                        "pip install -e \".[ray]\"; docs/tutorial.md)")
+    p.add_argument("--storage", type=Path,
+                   help="with --ray: a folder every node sees, where runs keep their checkpoints "
+                        "while they train, so a run retried on another node or resumed later "
+                        "continues from its last one (default: the run folder when every node is "
+                        "this machine, else none)")
     p.add_argument("--no-report", action="store_true", help="skip plots and report.md")
     p.add_argument("--keep-checkpoints", action="store_true",
                    help="keep every trained model in RUN_DIR/ckpt/ (python -m minigpt.answer "
@@ -238,17 +247,18 @@ def check_budget(parser, cfg, device_type: str) -> None:
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
-    device = resolve_device(parser, args.device)
+    cluster, device = ray_pool.join(parser, args) or (None, resolve_device(parser, args.device))
     device_type = torch.device(device).type
     cfg = apply_flags(parser, args, SWEEPS[args.sweep](device_type))
     cfg = replace(cfg, train=replace(cfg.train, device=device))
     shard = parse_shard(parser, args.shard)
-    try:  # the model resolves kernels; a bad explicit choice should fail before any training
-        attn, _ = resolve_attention(cfg.attn, device)
-        norm, _ = resolve_norm(cfg.norm, device)
-    except ValueError as exc:
-        parser.error(str(exc))
-    check_budget(parser, cfg, device_type)
+    if cluster is None:  # with Ray, the probe checks these where the units will run
+        try:  # the model resolves kernels; a bad explicit choice should fail before any training
+            attn, _ = resolve_attention(cfg.attn, device)
+            norm, _ = resolve_norm(cfg.norm, device)
+        except ValueError as exc:
+            parser.error(str(exc))
+        check_budget(parser, cfg, device_type)
     if args.out is not None and args.out.exists() and not args.out.is_dir():
         parser.error(f"--out: {args.out} is a file; give a folder (new, or a run folder to resume)")
     units = len(cfg.units())
@@ -259,7 +269,12 @@ def main(argv: list[str] | None = None) -> int:
     todo_groups = len(unit_groups(cfg.units()[shard[0]::shard[1]]))
     workers = parse_workers(parser, args.workers, device_type, threads, todo_groups)
     per_worker = max(1, threads // workers)
-    if device_type == "cpu":
+    scheduler = None
+    if cluster is not None:  # each unit gets the threads it would get in the local pool
+        scheduler, attn, norm = ray_pool.scheduler(parser, cluster, cfg, device,
+                                                   per_worker if device_type == "cpu" else 1,
+                                                   args.storage)
+    elif device_type == "cpu":
         ladder = "the CPU ladder" if tuple(cfg.sizes) == CPU_LADDER else "sizes"
         split = (f", {workers} runs at a time ({per_worker} thread"
                  f"{'s' if per_worker > 1 else ''} each)" if workers > 1 else "")
@@ -288,7 +303,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         progress = sys.stderr.isatty() if args.progress is None else args.progress
         run_sweep(cfg, out, device, shard=shard, progress=progress,
-                  workers=workers, threads=per_worker if workers > 1 else None)
+                  workers=workers, threads=per_worker if workers > 1 else None,
+                  scheduler=scheduler)
     except KeyboardInterrupt:
         _say(f"\ninterrupted; finished runs are saved. Resume with: python -m sweeps.run "
              f"{args.sweep} --out {out} (and the same flags)")

@@ -185,11 +185,15 @@ def train_unit(cfg: SweepConfig, condition: str, size: str, seed: int, run_dir: 
 
 def run_sweep(cfg: SweepConfig, run_dir: Path, device: str, shard: tuple[int, int] = (0, 1),
               progress: bool = True, log: Callable[[str], None] = print, workers: int = 1,
-              threads: int | None = None) -> list[dict]:
+              threads: int | None = None, scheduler: Callable[..., None] | None = None
+              ) -> list[dict]:
     """Run every unit of this shard not already in results.jsonl; returns all rows of the run.
 
     With `workers` > 1 the units run in that many worker processes with `threads` torch threads
-    each (default: this process's count divided among them); see sweeps.pool."""
+    each (default: this process's count divided among them); see sweeps.pool. A `scheduler`
+    runs them elsewhere instead: `scheduler(cfg, run_dir, device, todo, progress, log, steps,
+    job)` with `job` = train_unit, which returns a unit's rows for the scheduler to write
+    (sweeps.ray_pool, `--ray`); this process holds the run folder's lock meanwhile."""
     run_dir = Path(run_dir)
     if run_dir.exists() and not run_dir.is_dir():
         raise ValueError(f"{run_dir} is a file, not a run folder")
@@ -198,7 +202,8 @@ def run_sweep(cfg: SweepConfig, run_dir: Path, device: str, shard: tuple[int, in
     if not cfg.train.checkpoint_every:  # record the interval really used, not "0"
         cfg = replace(cfg, train=replace(cfg.train, checkpoint_every=max(1, cfg.train.steps // 10)))
     with run_lock(run_dir):
-        return _run_locked(cfg, run_dir, device, shard, progress, log, workers, threads)
+        return _run_locked(cfg, run_dir, device, shard, progress, log, workers, threads,
+                           scheduler)
 
 
 def train_and_record(cfg: SweepConfig, condition: str, size: str, seed: int, run_dir: Path,
@@ -219,6 +224,11 @@ def _finish_unit(cfg: SweepConfig, run_dir: Path, rows: list[dict], seconds: flo
     ckpt = run_dir / "ckpt" / f"{unit_name(condition, size, seed)}.pt"
     if not cfg.keep_checkpoints and ckpt.exists():
         ckpt.unlink()
+    return unit_line(rows, seconds)
+
+
+def unit_line(rows: list[dict], seconds: float) -> str:
+    """The line that reports a finished unit: its time and each task's exact match."""
     by_task: dict[str, list[str]] = {}
     for r in rows:
         by_task.setdefault(r["task"], []).append(
@@ -230,7 +240,8 @@ def _finish_unit(cfg: SweepConfig, run_dir: Path, rows: list[dict], seconds: flo
 
 def _run_locked(cfg: SweepConfig, run_dir: Path, device: str, shard: tuple[int, int],
                 progress: bool, log: Callable[[str], None], workers: int = 1,
-                threads: int | None = None) -> list[dict]:
+                threads: int | None = None, scheduler: Callable[..., None] | None = None
+                ) -> list[dict]:
     resumed = prepare_run_dir(cfg, run_dir, device, shard, provenance(device))
     results_path = run_dir / "results.jsonl"
     index, count = shard
@@ -241,10 +252,13 @@ def _run_locked(cfg: SweepConfig, run_dir: Path, device: str, shard: tuple[int, 
     todo = [u for u in units if u not in done]
     if resumed:
         log(f"resuming {run_dir}: {len(units) - len(todo)} of {len(units)} runs already finished")
-    if workers > 1 and todo:  # even for one unit left: it trains on a worker's thread count,
+    if (scheduler is not None or workers > 1) and todo:  # even for one unit left: it trains
         steps = {c.name: unit_steps(cfg, c.name) for c in cfg.conditions}  # as it began
-        run_parallel(cfg, run_dir, device, todo, workers, threads, progress, log,
-                     train_and_record, steps)
+        if scheduler is not None:
+            scheduler(cfg, run_dir, device, todo, progress, log, steps, train_unit)
+        else:
+            run_parallel(cfg, run_dir, device, todo, workers, threads, progress, log,
+                         train_and_record, steps)
     else:
         for number, (condition, size, seed) in enumerate(todo, 1):
             where = f"condition {condition}, " if len(cfg.conditions) > 1 else ""

@@ -7,9 +7,13 @@ from __future__ import annotations
 
 import math
 import os
+import re
+import shlex
+import subprocess
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
+from pathlib import Path
 
 import pytest
 
@@ -257,3 +261,54 @@ def test_cpu_estimate_is_within_30_percent_of_the_measured_wall_time(tmp_path):
     measured = time.perf_counter() - started
     assert plan.total_seconds == pytest.approx(measured, rel=0.3), format_plan(plan)
 
+
+# ------------------------------------------------------------------ the GPU session script
+SCRIPT = Path(__file__).resolve().parent.parent / "scripts" / "gpu_session.sh"
+
+
+def _dry_run(**env) -> list[tuple[str, int, int, list[str]]]:
+    done = subprocess.run(["bash", str(SCRIPT)], capture_output=True, text=True, timeout=60,
+                          env={**os.environ, "GPU_SESSION_DRY_RUN": "1", **env}, check=True)
+    steps = re.findall(r"^step (\S+) limit (-?\d+)s grace (\d+)s: (.*)$", done.stdout, re.M)
+    return [(name, int(limit), int(grace), shlex.split(command))
+            for name, limit, grace, command in steps]
+
+
+def test_gpu_session_dry_run_lists_every_step_within_nine_minutes(tmp_path):
+    steps = _dry_run(OUT=str(tmp_path / "out"))
+    names = [name for name, *_ in steps]
+    assert names == ["environment", "kernel_tests", "gpu_tests", "bench_attention",
+                     "bench_layernorm", "throughput_eager", "throughput_compile", "calibration"]
+    assert sum(limit + grace for _, limit, grace, _ in steps) <= 9 * 60
+    assert all(limit >= 15 for _, limit, _, _ in steps)
+    assert steps[-1][1] >= 120  # the calibration sweep keeps at least two minutes
+    assert not (tmp_path / "out").exists()  # a dry run writes nothing
+    command = {name: cmd for name, _, _, cmd in steps}
+    attention, layernorm = command["bench_attention"], command["bench_layernorm"]
+    assert attention[attention.index("--seq-lens") + 1] == "1024,4096"
+    assert attention[attention.index("--head-dims") + 1] == "64,128"
+    assert len(layernorm[layernorm.index("--widths") + 1].split(",")) == 4
+    for name in ("throughput_eager", "throughput_compile"):
+        assert command[name][command[name].index("--sizes") + 1] == "1m,10m,100m,1b"
+    assert "eager" in command["throughput_eager"][command["throughput_eager"].index("--modes") + 1]
+    assert command["throughput_compile"][command["throughput_compile"].index("--modes") + 1] \
+        == "compile"
+    shorter = _dry_run(OUT=str(tmp_path / "out"), T_TOTAL="300")
+    assert sum(limit + grace for _, limit, grace, _ in shorter) <= 300
+
+
+def test_gpu_session_commands_parse_here(tmp_path, capsys):
+    """Each Python command of the dry run passes its own argument checks (here, without a GPU,
+    the benchmarks stop right after them)."""
+    from kernels import bench
+    from minigpt import throughput
+    command = {name: cmd for name, _, _, cmd in _dry_run(OUT=str(tmp_path / "out"))}
+    for name in ("bench_attention", "bench_layernorm"):
+        assert bench.main(command[name][3:]) == 0
+    for name in ("throughput_eager", "throughput_compile"):
+        assert throughput.main(command[name][3:]) == 2
+        assert "no CUDA GPU" in capsys.readouterr().err
+    sweep = [("100" if a.startswith("<fit") else "5" if a.startswith("<3/4") else a)
+             for a in command["calibration"][3:]]
+    args = run.build_parser().parse_args(sweep)
+    assert args.sizes == "1m,3m,10m,30m,100m" and args.seeds == "0,1,2" and args.max_minutes == 5

@@ -7,8 +7,9 @@ context length, its stream, the Trainer with its TensorBoard writer), at the thr
 worker will have, and times
 
     set-up        tasks, evaluation sets, model, stream, optimizer and trainer built
-    a step        a fresh model's first step, then a handful of steps after it, as the Trainer
-                  counts them
+    a step        a fresh model's first step, then the steps after it (at least MIN_STEPS, and
+                  more up to MAX_STEPS until MIN_SECONDS have passed: on a loaded machine a
+                  longer window averages out the scheduler's bursts), as the Trainer counts them
     evaluations   one during training (every task on its curve set) and the final one (every
                   task at every shot count), each on at most EVAL_SAMPLE problems per task and
                   scaled to the full count (decoding cost grows about linearly with problems)
@@ -38,6 +39,7 @@ from .runner import evaluate_task, make_stream
 from .specs import SweepConfig, shot_plan
 
 EVAL_SAMPLE = 64  # problems per (task, shots) actually evaluated when timing
+MIN_STEPS, MAX_STEPS, MIN_SECONDS = 5, 50, 1.0  # the steps timed after the first
 
 
 @dataclass(frozen=True)
@@ -83,11 +85,19 @@ def _eval_seconds(model, task, examples) -> float:
     return _timed(lambda: evaluate_task(model, task, sample, "cpu")) * len(examples) / len(sample)
 
 
-def time_unit_parts(cfg: SweepConfig, condition: str, size: str, threads: int | None = None,
-                    steps: int = 5) -> CpuTiming:
+def _time_steps(trainer, train_cfg) -> float:
+    """Seconds a step, over the steps after the first (see MIN_STEPS), one Trainer.run each."""
+    start, done = trainer.elapsed, 0
+    while done < MIN_STEPS or (done < MAX_STEPS and trainer.elapsed - start < MIN_SECONDS):
+        trainer.cfg = replace(train_cfg, steps=trainer.step + 1)
+        trainer.run()
+        done += 1
+    return (trainer.elapsed - start) / done
+
+
+def time_unit_parts(cfg: SweepConfig, condition: str, size: str,
+                    threads: int | None = None) -> CpuTiming:
     """Time one unit's parts on this CPU with `threads` torch threads (None: as set now)."""
-    if steps < 1:
-        raise ValueError(f"steps to time must be at least 1, got {steps}")
     with torch_threads(threads), tempfile.TemporaryDirectory(prefix="minigpt-plan-") as tmp:
         started = time.perf_counter()
         tasks = [make_task(name, eval_size=cfg.eval_size) for name in cfg.eval_tasks(condition)]
@@ -106,11 +116,9 @@ def time_unit_parts(cfg: SweepConfig, condition: str, size: str, threads: int | 
                           checkpoint_path=Path(tmp) / "unit.pt", tb_dir=Path(tmp) / "tb",
                           progress=False)
         setup_s = time.perf_counter() - started
-        trainer.run()  # the warm-up step
-        warm = first_step_s = trainer.elapsed
-        trainer.cfg = replace(train_cfg, steps=1 + steps)
-        trainer.run()
-        step_s = (trainer.elapsed - warm) / steps
+        trainer.run()  # the first step
+        first_step_s = trainer.elapsed
+        step_s = _time_steps(trainer, train_cfg)
         curve_s = sum(_eval_seconds(model, t, curve_sets[t.name]) for t in tasks) \
             if cfg.train.eval_every else 0.0
         final_s = sum(_eval_seconds(model, t, few_shot_set(t, k)) for t in tasks

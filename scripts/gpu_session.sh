@@ -95,6 +95,7 @@ kernel_tests() {  # every test of the kernel files, the compile path's included
     local files xdist=""
     files=$(ls tests/test_attention*.py tests/test_layer_norm*.py tests/test_kernel*.py \
         tests/test_*compile*.py tests/test_gpu_training.py 2>/dev/null | sort -u)
+    [ -z "$files" ] && { echo "no kernel test files under tests/"; return 1; }
     [ -z "$(missing_modules xdist)" ] && xdist="-n 8"
     # shellcheck disable=SC2086 - the file list and xdist's flag split on purpose
     $PY -m pytest -q -p no:cacheprovider $xdist --durations=8 --junitxml="$OUT/kernel_tests.xml" \

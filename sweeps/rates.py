@@ -3,7 +3,7 @@ training step estimated from them.
 
 MEASURED holds `python -m minigpt.throughput` rows (docs/benchmarks.md), keyed by the device's
 name as `torch.cuda.get_device_name()` gives it, the size, and the kernel pair; new measurements
-(scripts/gpu_session.sh writes throughput.csv) are added as rows. A step is estimated as
+(scripts/gpu_session.sh writes them to throughput_eager.csv) are added as rows. A step is estimated as
 
     max(host time, device time)
 
@@ -136,15 +136,23 @@ def _params(size: str) -> float:
     return float(count_params(GPTConfig.from_size(size))["non_embedding"])
 
 
-def _rows(device: str, kernels: str, table) -> list[Measurement]:
-    """One row per size: the preferred mode's."""
-    best: dict[str, Measurement] = {}
+def _rows(device: str, kernels: str, table, peak: float) -> tuple[list, list]:
+    """(launch-bound rows, arithmetic-bound rows) of one device and kernel pair, one per size in
+    each: the preferred mode's, then the fewest tokens a step for launch-bound rows (the purest
+    host time) and the most for the others (the purest arithmetic)."""
+    def rank(row: Measurement, host: bool) -> tuple[int, int]:
+        tokens = row.batch_size * row.seq_len
+        return MODE_PREFERENCE.index(row.mode), tokens if host else -tokens
+
+    best: dict[tuple[str, bool], Measurement] = {}
     for row in table:
         if row.device == device and row.kernels == kernels and row.mode in MODE_PREFERENCE:
-            held = best.get(row.size)
-            if held is None or MODE_PREFERENCE.index(row.mode) < MODE_PREFERENCE.index(held.mode):
-                best[row.size] = row
-    return sorted(best.values(), key=lambda r: _params(r.size))
+            host = _mfu(row, peak) < HOST_BOUND_MFU
+            held = best.get((row.size, host))
+            if held is None or rank(row, host) < rank(held, host):
+                best[(row.size, host)] = row
+    ordered = sorted(best.items(), key=lambda item: _params(item[0][0]))
+    return ([r for (_, host), r in ordered if host], [r for (_, host), r in ordered if not host])
 
 
 def _mfu(row: Measurement, peak: float) -> float:
@@ -180,11 +188,12 @@ def gpu_step_seconds(size: str, batch_size: int, seq_len: int, device_name: str,
         raise ValueError(f"no measured rates for kernel pair '{kernels}'; measured: "
                          f"{', '.join(sorted({r.kernels for r in table}))}")
     source = device_name if device_name in measured else measured[0]
-    rows = _rows(source, kernels, table)
     source_peak, _ = peak_tflops(source)
     peak, known = peak_tflops(device_name)
-    host = [r for r in rows if _mfu(r, source_peak) < HOST_BOUND_MFU]
-    busy = [r for r in rows if r not in host]
+    host, busy = _rows(source, kernels, table, source_peak)
+    if not host or not busy:
+        raise ValueError(f"the rates of {source} ({kernels}) need a launch-bound row (MFU under "
+                         f"{HOST_BOUND_MFU:.0%}) and an arithmetic-bound one")
     config = GPTConfig.from_size(size, block_size=seq_len)
     n = _params(size)
     layer_s, host_at, host_out = log_interpolate(

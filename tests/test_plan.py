@@ -51,7 +51,9 @@ def _mfu(size, batch, seq, tokens_per_s, peak=989e12):
 def test_a_step_is_the_slower_of_launches_and_arithmetic():
     """A launch-bound row at 1m and an arithmetic-bound one at 100m: a deep model at a small
     batch is paced by its launches (per layer, from 1m), a large batch by the 100m row's MFU."""
-    table = (Measurement("GPU X", "1m", "triton", "sync", 32, 64, 64_000),   # 32 ms a step
+    table = (Measurement("GPU X", "1m", "triton", "eager", 32, 64, 80_000),  # not the trainer's
+             Measurement("GPU X", "1m", "triton", "sync", 64, 64, 120_000),  # not the fewest tokens
+             Measurement("GPU X", "1m", "triton", "sync", 32, 64, 64_000),   # 32 ms a step: this
              Measurement("GPU X", "100m", "triton", "eager", 64, 1024, 400_000))
     per_layer = 32 * 64 / 64_000 / SIZES["1m"][0]
     small = gpu_step_seconds("300m", 4, 64, "GPU X", table=table)

@@ -25,6 +25,7 @@ from minigpt.train import STOP_REQUESTED
 
 from . import ray_pool, report
 from .catalog import SWEEPS
+from .plan import minutes_arg, plan_gate
 from .pool import WorkerError, unit_groups
 from .runner import run_sweep, unit_steps
 from .specs import BUDGETS, shot_plan
@@ -79,6 +80,14 @@ def build_parser() -> argparse.ArgumentParser:
                         "while they train, so a run retried on another node or resumed later "
                         "continues from its last one (default: the run folder when every node is "
                         "this machine, else none)")
+    p.add_argument("--plan", action="store_true",
+                   help="print every run's tokens, FLOPs, peak memory and estimated time, the "
+                        "wall time with --workers, and what needs activation checkpointing or "
+                        "does not fit, then exit without training (on a CPU: times a few steps "
+                        "of each size here first)")
+    p.add_argument("--max-minutes", type=minutes_arg,
+                   help="refuse (exit 2, before training) a sweep estimated to take longer, "
+                        "naming the runs that could be dropped to fit")
     p.add_argument("--no-report", action="store_true", help="skip plots and report.md")
     p.add_argument("--keep-checkpoints", action="store_true",
                    help="keep every trained model in RUN_DIR/ckpt/ (python -m minigpt.answer "
@@ -258,7 +267,6 @@ def main(argv: list[str] | None = None) -> int:
             norm, _ = resolve_norm(cfg.norm, device)
         except ValueError as exc:
             parser.error(str(exc))
-        check_budget(parser, cfg, device_type)
     if args.out is not None and args.out.exists() and not args.out.is_dir():
         parser.error(f"--out: {args.out} is a file; give a folder (new, or a run folder to resume)")
     units = len(cfg.units())
@@ -269,6 +277,12 @@ def main(argv: list[str] | None = None) -> int:
     todo_groups = len(unit_groups(cfg.units()[shard[0]::shard[1]]))
     workers = parse_workers(parser, args.workers, device_type, threads, todo_groups)
     per_worker = max(1, threads // workers)
+    code = plan_gate(cfg, device, workers, per_worker, cfg.units()[shard[0]::shard[1]], args.plan,
+                     args.max_minutes)
+    if code is not None:
+        return code
+    if cluster is None:
+        check_budget(parser, cfg, device_type)
     scheduler = None
     if cluster is not None:  # each unit gets the threads it would get in the local pool
         scheduler, attn, norm = ray_pool.scheduler(parser, cluster, cfg, device,

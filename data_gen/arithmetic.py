@@ -13,7 +13,8 @@ from dataclasses import dataclass, field
 
 from .answer_laws import AnswerLaw, operand_law, tent_law
 from .formats import check_format, write_number, write_signed
-from .task import Example, Task, name_seed
+from .seeds import name_seed
+from .task import Example, Task
 
 OPERATIONS = {"add": "+", "sub": "-", "mul": "*"}
 MAX_DIGITS = 18

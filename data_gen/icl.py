@@ -42,7 +42,8 @@ from .formats import write_number
 from .modular import is_prime
 from .stream import TrainStream
 from .answer_laws import AnswerLaw, counts_law, operand_law
-from .task import Example, Task, name_seed
+from .seeds import name_seed
+from .task import Example, Task
 from .tokenizer import PAD_ID, encode
 
 HIDDEN_OPS = {"+": lambda a, b: a + b, "-": lambda a, b: a - b, "*": lambda a, b: a * b}

@@ -13,7 +13,8 @@ import numpy as np
 
 from .formats import check_format, write_number
 from .answer_laws import AnswerLaw, counts_law
-from .task import Example, Task, name_seed
+from .seeds import name_seed
+from .task import Example, Task
 
 # op -> (symbol written in the prompt, the function of (a, b, p))
 MOD_OPERATIONS = {

@@ -7,7 +7,6 @@ endless training sampler that never yields an evaluation problem.
 from __future__ import annotations
 
 import random
-import zlib
 from dataclasses import dataclass
 
 from .answer_laws import AnswerLaw
@@ -22,11 +21,6 @@ class Example:
     @property
     def text(self) -> str:
         return self.prompt + self.answer + "\n"
-
-
-def name_seed(name: str, salt: str = "") -> int:
-    """A seed that depends only on a task's name: stable across processes and Python versions."""
-    return zlib.crc32(f"{name}|{salt}".encode())
 
 
 class Task:
@@ -54,7 +48,7 @@ class Task:
     def chance_levels(self) -> dict[str, float]:
         """Each metric's score for the best guesser that knows the answer format and how answers
         are distributed over the task's problems, but not the problem (data_gen.chance)."""
-        from .chance import chance_levels  # chance.py seeds its samples with name_seed, above
+        from .chance import chance_levels  # imported here: it is heavy, and few callers need it
         return chance_levels(self)
 
     def sample_train(self, rng: random.Random) -> Example:

@@ -49,7 +49,8 @@ from dataclasses import dataclass
 
 from .arithmetic import ArithmeticTask
 from .modular import ModularTask
-from .task import Example, Task, name_seed
+from .seeds import name_seed
+from .task import Example, Task
 from .tokenizer import encode
 
 CUE = " ="

@@ -51,7 +51,8 @@ from . import stages
 from .pool import Unit, WorkerError, group_cost, unit_groups
 from .ray_cluster import (Cluster, RayUnavailable, check_resources, connect, import_ray, probe,
                           sweep_memory, task_resources)
-from .results import append_jsonl_atomic, curve_row_key, read_curves, read_jsonl, unit_key
+from .results import (append_jsonl_atomic, curve_row_key, read_curves, read_jsonl, samples_path,
+                      unit_key)
 from .rundir import finished_units, write_unit_rows
 from .runner import unit_line, unit_name
 
@@ -107,11 +108,14 @@ def _on_signal(signum, frame):
 
 
 def _unit_files(folder: Path, unit: Unit) -> dict:
-    """A finished unit's curve rows and TensorBoard files in a work folder, for the driver."""
+    """A finished unit's curve rows, TensorBoard files and per-example log in a work folder, for
+    the driver."""
     tb = folder / "tb" / unit_name(*unit)
+    samples = samples_path(folder, *unit)
     return {"curves": [r for r in read_curves(folder) if unit_key(r) == tuple(unit)],
             "tb": {str(p.relative_to(tb)): p.read_bytes() for p in sorted(tb.rglob("*"))
-                   if p.is_file()}}
+                   if p.is_file()},
+            "samples": samples.read_bytes() if samples.is_file() else None}
 
 
 def run_group(cfg, group: list[Unit], run_dir: str, workdir: str | None, device: str,
@@ -175,6 +179,8 @@ def record_unit(cfg, run_dir: Path, workdir: Path | None, message: dict) -> None
             append_jsonl_atomic(run_dir / "curves.jsonl", new)
         for relative, data in message["tb"].items():
             _write_bytes_atomic(run_dir / "tb" / unit_name(*unit) / relative, data)
+        if message.get("samples"):
+            _write_bytes_atomic(samples_path(run_dir, *unit), message["samples"])
     write_unit_rows(run_dir / "results.jsonl", message["rows"])
     if workdir is not None and not cfg.keep_checkpoints:
         (workdir / "ckpt" / f"{unit_name(*unit)}.pt").unlink(missing_ok=True)

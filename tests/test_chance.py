@@ -12,7 +12,8 @@ import pytest
 import data_gen.answer_laws as laws
 from data_gen import make_task
 from data_gen.chance import (chance_details, edit_distance_matrix, expected_edit_distances,
-                             levels_of_law, main)
+                             levels_of_law)
+from data_gen.chance_table import main
 from minigpt.evaluate import edit_distance
 
 

@@ -54,7 +54,7 @@ def test_tiny_sweep_writes_results_curves_config_and_tables(tiny_run):
     assert "budget per model: 30 steps x 8 contexts x 32 tokens = 7,680 tokens" in proc.stdout
     assert config["train"]["checkpoint_every"] == 3  # the interval really used, not 0
     assert "kernels: attention sdpa, LayerNorm torch (auto: Triton on CUDA" in proc.stdout
-    assert "task add2" in proc.stdout and "first size clearly above chance (exact match)" in proc.stdout
+    assert "curve add2 (exact match; chance 1.0%)" in proc.stdout and "  verdict: " in proc.stdout
     assert (out / "report" / "report.md").exists()
 
 
@@ -141,10 +141,9 @@ def test_a_diverging_run_is_recorded_and_the_sweep_goes_on(tmp_path):
     with the same rule is still trained, and the report and tables handle the gap."""
     from dataclasses import replace
 
-    from sweeps.analysis.emergence_report import build_report
-    from sweeps.runner import run_sweep
+    from sweeps.analysis.emergence_report import build
     from sweeps.catalog import tiny
-    from sweeps.analysis.tables import task_table
+    from sweeps.runner import run_sweep
 
     cfg = tiny("cpu")
     cfg = replace(cfg, train=replace(cfg.train, lr_base=1e6, lr_ref_width=32, grad_clip=0.0))
@@ -155,9 +154,14 @@ def test_a_diverging_run_is_recorded_and_the_sweep_goes_on(tmp_path):
     assert diverged["status"] == "diverged" and diverged["exact_match"] is None
     assert diverged["steps"] < cfg.train.steps
     assert {r["size"] for r in rows} == {"25k", "50k"}  # the sweep went on to the next size
-    assert "diverged" in task_table(rows, "add2")
-    report = (build_report(tmp_path / "run") / "report.md").read_text()
+    folder, text = build(tmp_path / "run", n_boot=100, tensorboard=False)
+    assert "curve add2" in text  # the 50k model's table still prints
+    report = (folder / "report.md").read_text()
     assert "25k" in report.split("## Diverged runs")[1]
+    summary = json.loads((folder / "summary.json").read_text())
+    listed = {(d["size"], d["task"]) for d in summary["diverged"]}
+    assert {("25k", "add2"), ("25k", "mod7-add")} <= listed
+    assert listed == {(r["size"], r["task"]) for r in rows if r["status"] != "ok"}
 
 
 @pytest.mark.parametrize("device_type", ["cpu", "cuda"])

@@ -58,7 +58,8 @@ def stacked_block(x: torch.Tensor, p: dict[str, torch.Tensor], prefix: str, batc
     S, BT, C = x.shape
     T = BT // batch
     h = stacked_layer_norm(x, p[prefix + "ln_attn.weight"], p[prefix + "ln_attn.bias"])
-    q, k, v = stacked_linear(h, p[prefix + "attn.qkv.weight"], p[prefix + "attn.qkv.bias"]).split(C, dim=2)
+    qkv = stacked_linear(h, p[prefix + "attn.qkv.weight"], p[prefix + "attn.qkv.bias"])
+    q, k, v = qkv.split(C, dim=2)
     # (S, B*T, C) -> (S*B, nh, T, hs): the models become more rows of one attention batch.
     # Contiguous copies first: the rotation's strided products on the transposed view ran 3x
     # slower than copy + rotate at these shapes (measured on CPU, S=5, 25K)
@@ -140,7 +141,8 @@ class StackedTrainer:
         if not seeds or len(set(seeds)) != len(seeds):
             raise ValueError(f"seeds must be one or more distinct integers, got {seeds}")
         if len(streams) != len(seeds):
-            raise ValueError(f"one stream per seed is needed: {len(seeds)} seeds, {len(streams)} streams")
+            raise ValueError(f"one stream per seed is needed: {len(seeds)} seeds, "
+                             f"{len(streams)} streams")
         self.seeds, self.streams, self.cfg, self.peak_lr = seeds, list(streams), cfg, peak_lr
         self.lr_schedule, self.on_eval = lr_schedule, on_eval
         self.progress, self.desc, self.position = progress, desc, position
@@ -152,8 +154,8 @@ class StackedTrainer:
             self.shells.append(GPT(config, self.device))
         if self.shells[0].norm_impl != "torch":
             raise ValueError(f"stacked training computes LayerNorm with F.layer_norm; norm "
-                             f"'{config.norm}' resolved to '{self.shells[0].norm_impl}' (valid: torch, "
-                             f"or auto on CPU)")
+                             f"'{config.norm}' resolved to '{self.shells[0].norm_impl}' "
+                             f"(valid: torch, or auto on CPU)")
         decayed = {id(p) for p in self.shells[0].optimizer_groups(cfg.weight_decay)[0]["params"]}
         self.decayed = {name for name, p in self.shells[0].named_parameters() if id(p) in decayed}
         self.live = list(range(len(seeds)))          # indices of the seeds still in the stack

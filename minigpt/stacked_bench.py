@@ -4,11 +4,14 @@
 
 Both sides are the real trainers on the CPU sweep's mixture (add2, add3; one stream per seed), so
 the figure includes what a sweep unit pays per step: data, forward, backward, clipping, AdamW.
-The time is the trainers' own wall_time_s (training steps only, not construction). A third side,
-`vmap`, is the StackedTrainer with its batched forward replaced by GPT.forward under torch.vmap
-(torch.func.functional_call over the stacked parameters), the formulation minigpt.stacked did not
-take. On a shared machine the sides alternate within each repeat, in one process, one thread, and
-the median of the repeats is reported, with the load average before and after.
+The time is the CPU time of the trainers' `run()` (one torch thread, so the calling thread's CPU
+time): on a machine shared with other jobs, wall time also counts the time slices given to them
+(at load 9-10 on 2 cores, 25K with S=5 read 58-110 ms per model-step in wall time and 24-31 ms
+in CPU time over ten runs). A third side, `vmap`, is the StackedTrainer with its batched forward
+replaced by GPT.forward under torch.vmap (torch.func.functional_call over the stacked
+parameters), the formulation minigpt.stacked did not take. The sides alternate within each
+repeat, in one process; the medians of the repeats are reported, the ratios as medians of the
+ratios within each repeat, with the load average before and after.
 """
 from __future__ import annotations
 
@@ -16,6 +19,7 @@ import argparse
 import os
 import statistics
 import sys
+import time
 import warnings
 
 import torch
@@ -52,21 +56,25 @@ def _streams(seeds, cfg):
 
 
 def time_separate(config: GPTConfig, seeds: list[int], cfg: TrainConfig) -> tuple[float, list]:
-    """Seconds of training summed over one Trainer run per seed, and the first losses."""
+    """CPU seconds of `run()` summed over one Trainer per seed, and the first losses."""
     total, first = 0.0, []
     for seed, stream in zip(seeds, _streams(seeds, cfg)):
         torch.manual_seed(seed)
-        result = Trainer(GPT(config), stream, cfg, cfg.lr_for(config.n_embd), progress=False).run()
-        total += result.wall_time_s
+        trainer = Trainer(GPT(config), stream, cfg, cfg.lr_for(config.n_embd), progress=False)
+        start = time.thread_time()
+        result = trainer.run()
+        total += time.thread_time() - start
         first.append(result.losses[0])
     return total, first
 
 
 def time_stacked(kind, config: GPTConfig, seeds: list[int], cfg: TrainConfig) -> tuple[float, list]:
+    """CPU seconds of one stacked `run()`, and the first losses."""
     trainer = kind(config, seeds, _streams(seeds, cfg), cfg, cfg.lr_for(config.n_embd),
                    progress=False)
+    start = time.thread_time()
     results = trainer.run()
-    return sum(r.wall_time_s for r in results), [r.losses[0] for r in results]
+    return time.thread_time() - start, [r.losses[0] for r in results]
 
 
 SIDES = {"separate": time_separate,
@@ -92,7 +100,11 @@ def measure(size: str, stack: int, steps: int, repeats: int, batch_size: int = 3
     for _ in range(repeats):
         for name, side in SIDES.items():
             times[name].append(side(config, seeds, cfg)[0] / (stack * steps) * 1e3)
-    return {name: statistics.median(values) for name, values in times.items()}
+    out = {name: statistics.median(values) for name, values in times.items()}
+    for name in ("stacked", "vmap"):  # ratios within a repeat: its sides ran under similar load
+        out[name + "_ratio"] = statistics.median(
+            a / b for a, b in zip(times[name], times["separate"]))
+    return out
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -125,8 +137,8 @@ def main(argv: list[str] | None = None) -> int:
         for stack in stacks:
             ms = measure(size, stack, args.steps, args.repeats)
             print(f"| {size} | {stack} | {ms['separate']:.2f} | {ms['stacked']:.2f} | "
-                  f"{ms['stacked'] / ms['separate']:.2f} | {ms['vmap']:.2f} | "
-                  f"{ms['vmap'] / ms['separate']:.2f} |", flush=True)
+                  f"{ms['stacked_ratio']:.2f} | {ms['vmap']:.2f} | {ms['vmap_ratio']:.2f} |",
+                  flush=True)
     print(f"load after {os.getloadavg()[0]:.2f}")
     return 0
 

@@ -143,6 +143,26 @@ def test_clipping_is_per_model():
             torch.testing.assert_close(g[m], param.grad, rtol=1e-12, atol=0)
 
 
+def test_stacked_loss_is_each_models_own_loss(float64):
+    """stacked_loss against each seed's GPT.forward on its own batch (float64): the same losses
+    (to float32 rounding, in which both take the cross-entropy) and the same gradients. Each
+    model ignores a different number of targets (-100), so the mean must be per model."""
+    trainer = _stacked(SEEDS)
+    x, y = (torch.stack(t) for t in zip(*[_stream(s).next_batch() for s in SEEDS]))
+    y[1, :2, :] = -100  # more ignored positions in some models than in others
+    y[2, 0, :] = -100
+    assert len({int((row == -100).sum()) for row in y}) == len(SEEDS)
+    losses = stacked_loss(trainer.params, trainer.shells[0], x, y)
+    grads = torch.autograd.grad(losses.sum(), list(trainer.params.values()))
+    for row, model in enumerate(trainer.models()):
+        _, loss = model(x[row], y[row])
+        names = [name for name, _ in model.named_parameters()]
+        own = dict(zip(names, torch.autograd.grad(loss, list(model.parameters()))))
+        torch.testing.assert_close(losses[row], loss, rtol=1e-6, atol=0)
+        for name, grad in zip(trainer.params, grads):
+            torch.testing.assert_close(grad[row], own[name], rtol=1e-9, atol=1e-12)
+
+
 def test_recomputed_blocks_give_the_same_loss_and_gradients():
     """Activation checkpointing in the stacked model: recomputation repeats the same CPU kernels
     on the same inputs, so the loss and every gradient are identical bit for bit."""

@@ -3,21 +3,23 @@
 At the smallest sizes of the CPU ladder a training step is a few milliseconds, and a fixed cost
 per operation (Python, dispatch, one small kernel launch each) is a large part of it. Stacking S
 models of one shape along a new leading dimension runs each operation once for all of them, so
-that cost is paid once per step instead of S times (the "model ensembling" recipe of torch.func,
-Horace He et al.). Each model still has its own data stream, its own AdamW moments (AdamW is
+that cost is paid once per step instead of S times (the "model ensembling" recipe of the
+torch.func tutorials). Each model still has its own data stream, its own AdamW moments (AdamW is
 elementwise, so one optimizer over stacked tensors updates each slice exactly as a separate
 optimizer would), its own gradient clipping (each model's global norm, never the stack's), and its
 own divergence check; a model that diverges is taken out of the stack and the others go on.
 
 The batched forward pass is written out here (`stacked_loss`) rather than obtained by running
-`GPT.forward` under `torch.vmap` with `torch.func.functional_call`: measured on CPU (one thread,
-S = 5, batch 32 x 64), the vmap version took 0.98x (6K) and 1.13x (25K, 100K) the time per model of
-separate models, this one 0.80x, 0.90x and 1.05x. vmap has no batching rule for PyTorch's CPU
-attention kernel (it loops over the models) and its batched matmuls and elementwise kernels run on
-strided layouts. Here the models are folded into the batch for attention, so any attention
-implementation of the registry serves, and each linear layer is one `baddbmm`. The layout and the
-arithmetic follow minigpt.model.GPT line by line; tests/test_stacked.py checks that stacked
-training gives the losses and weights of separate `Trainer` runs of each seed, to rounding.
+`GPT.forward` under `torch.vmap` with `torch.func.functional_call`: measured on CPU
+(`python -m minigpt.stacked_bench`, docs/benchmarks.md; one thread, S = 3-10, batch 32 x 64), this
+one took 0.69-0.84x the time per model of separate Trainer runs at 6K, 0.83-0.99x from 25K to
+200K and 0.95-1.00x at 400K and 1M; the vmap version 0.79-1.00x at 6K and 0.95-1.20x above.
+vmap has no batching rule for PyTorch's CPU attention kernel (it loops over the models) and its
+batched kernels run on strided layouts. Here the models are folded into the batch for attention,
+so any attention implementation of the registry serves, and each linear layer is one `baddbmm`.
+The layout and the arithmetic follow minigpt.model.GPT line by line; tests/test_stacked.py checks
+that stacked training gives the losses and weights of separate `Trainer` runs of each seed, to
+rounding.
 """
 from __future__ import annotations
 

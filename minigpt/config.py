@@ -86,6 +86,7 @@ class TrainConfig:
     weight_decay: float = 0.1
     betas: tuple[float, float] = (0.9, 0.98)
     grad_clip: float = 1.0
+    activation_checkpointing: bool = False  # recompute each block's activations in backward
     eval_every: int = 0             # 0: evaluate only at the end
     checkpoint_every: int = 0       # 0: no periodic checkpoints by step count
     checkpoint_minutes: float = 5.0 # also checkpoint when this much wall time has passed; 0: never
@@ -103,6 +104,9 @@ class TrainConfig:
                 raise ValueError(f"TrainConfig.{key} must be >= 0, got {getattr(self, key)}")
         if not (isinstance(self.checkpoint_minutes, (int, float)) and self.checkpoint_minutes >= 0):
             raise ValueError(f"TrainConfig.checkpoint_minutes must be >= 0, got {self.checkpoint_minutes!r}")
+        if not isinstance(self.activation_checkpointing, bool):
+            raise ValueError(f"TrainConfig.activation_checkpointing must be True or False, got "
+                             f"{self.activation_checkpointing!r}")
         if not self.lr_base > 0 or not 0 <= self.min_lr_frac <= 1:
             raise ValueError("lr_base must be > 0 and min_lr_frac in [0, 1]")
 

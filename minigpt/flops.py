@@ -50,20 +50,44 @@ WARN_MEMORY_FRAC = 0.5
 
 
 def estimate_run(config: GPTConfig, steps: int, batch_size: int, seq_len: int,
-                 device_type: str = "cpu") -> dict[str, float]:
+                 device_type: str = "cpu",
+                 activation_checkpointing: bool = False) -> dict[str, float]:
     """Estimated wall seconds and peak bytes of one training run, to warn before a mistake.
 
     Memory: fp32 weights, gradients and two AdamW moments (16 bytes a parameter), plus stored
     activations per layer of about T*B*d*(34 + 5*heads*T/d) values (Korthikanti et al. 2022) at
-    4 bytes, plus the logits and their gradient."""
+    4 bytes, plus the logits and their gradient. With activation checkpointing a block keeps only
+    its input (T*B*d fp32 values) and the one block being recomputed in the backward pass holds its
+    full activations: the "full recomputation" case of Korthikanti et al. (2sbh bytes a layer in fp16).
+    The seconds leave out the recomputation (about a third more compute)."""
     n_total = count_params(config)["total"]
     d, heads, layers = config.n_embd, config.n_head, config.n_layer
     tokens = batch_size * seq_len
-    activations = layers * tokens * d * (34 + 5 * heads * seq_len / d) * 4
+    per_block = tokens * d * (34 + 5 * heads * seq_len / d) * 4
+    if activation_checkpointing:
+        activations = layers * tokens * d * 4 + per_block
+    else:
+        activations = layers * per_block
     logits = 3 * tokens * config.vocab_size * 4
     flops = training_flops(config, steps * tokens, seq_len)
     return {"seconds": flops / _RATE.get(device_type, _RATE["cpu"]),
             "bytes": 16 * n_total + activations + logits}
+
+
+def needs_activation_checkpointing(config: GPTConfig, batch_size: int, seq_len: int,
+                                   memory_bytes: float) -> bool:
+    """Whether training at this batch needs activation checkpointing to fit in `memory_bytes` by
+    estimate_run's estimate: False if it fits without, True if only with; a ValueError naming both
+    estimates if it fits in neither way."""
+    plain, recomputed = (estimate_run(config, 1, batch_size, seq_len, activation_checkpointing=flag)
+                         ["bytes"] for flag in (False, True))
+    if plain <= memory_bytes:
+        return False
+    if recomputed <= memory_bytes:
+        return True
+    raise ValueError(f"{batch_size} x {seq_len} tokens need an estimated {plain / 2**30:.2f} GiB, "
+                     f"{recomputed / 2**30:.2f} GiB with activation checkpointing; neither fits in "
+                     f"{memory_bytes / 2**30:.2f} GiB: lower the batch size or the context length")
 
 
 def memory_bytes(device_type: str) -> float | None:
@@ -80,16 +104,20 @@ def memory_bytes(device_type: str) -> float | None:
 
 
 def size_warnings(config: GPTConfig, steps: int, batch_size: int, seq_len: int,
-                  device_type: str = "cpu", label: str = "this run") -> list[str]:
+                  device_type: str = "cpu", label: str = "this run",
+                  activation_checkpointing: bool = False) -> list[str]:
     """Sentences warning that a run will take over an hour or half the machine's memory."""
-    est = estimate_run(config, steps, batch_size, seq_len, device_type)
+    est = estimate_run(config, steps, batch_size, seq_len, device_type, activation_checkpointing)
     out = []
     if est["seconds"] > WARN_SECONDS:
         out.append(f"{label} is estimated to take about {est['seconds'] / 3600:.1f} hours on "
                    f"{device_type} ({steps} steps x {batch_size} x {seq_len} tokens)")
     memory = memory_bytes(device_type)
     if memory and est["bytes"] > WARN_MEMORY_FRAC * memory:
+        remedy = "lower --batch-size or the context length"
+        recomputed = estimate_run(config, steps, batch_size, seq_len, device_type, True)["bytes"]
+        if not activation_checkpointing and recomputed <= WARN_MEMORY_FRAC * memory:
+            remedy = "use --activation-checkpointing, or " + remedy
         out.append(f"{label} needs an estimated {est['bytes'] / 2**30:.1f} GiB, "
-                   f"{est['bytes'] / memory:.0%} of the {memory / 2**30:.0f} GiB here; lower "
-                   f"--batch-size or the context length")
+                   f"{est['bytes'] / memory:.0%} of the {memory / 2**30:.0f} GiB here; {remedy}")
     return out

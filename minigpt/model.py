@@ -10,14 +10,22 @@ example scores alike at any offset in a packed context.
 For decoding, `forward` also takes a `KVCache`: the tokens given are appended after those the
 cache has seen, at the right rotary positions, and each layer's rotated keys and values are kept,
 so a generator feeds one new token per step instead of the whole prefix (`minigpt.generate`).
+
+Activation checkpointing (Chen et al. 2016, "Training Deep Nets with Sublinear Memory Cost"): with
+`activation_checkpointing` set (the trainer sets it around its own forward pass only), each block
+keeps just its input and recomputes its activations during the backward pass
+(`torch.utils.checkpoint`, non-reentrant). Evaluation and KV-cached decoding, which run without
+gradients, never recompute.
 """
 from __future__ import annotations
 
 import math
+from contextlib import contextmanager
 
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
+from torch.utils.checkpoint import checkpoint
 
 from kernels import resolve_attention, resolve_norm
 
@@ -163,6 +171,7 @@ class GPT(nn.Module):
         for name, p in self.named_parameters():
             if name.endswith(("attn.proj.weight", "mlp.2.weight")):
                 nn.init.normal_(p, mean=0.0, std=0.02 / math.sqrt(2 * config.n_layer))
+        self.activation_checkpointing = False  # see checkpointing()
         self.to(device)
 
     @staticmethod
@@ -173,6 +182,17 @@ class GPT(nn.Module):
                 nn.init.zeros_(module.bias)
         elif isinstance(module, nn.Embedding):
             nn.init.normal_(module.weight, mean=0.0, std=0.02)
+
+    @contextmanager
+    def checkpointing(self, enabled: bool = True):
+        """Within this block, forward passes that build a graph (gradients on, no cache) keep only
+        each block's input and recompute the rest during backward: the same values, less memory,
+        about one more forward pass of compute."""
+        before, self.activation_checkpointing = self.activation_checkpointing, enabled
+        try:
+            yield self
+        finally:
+            self.activation_checkpointing = before
 
     def new_kv_cache(self) -> KVCache:
         """An empty key/value cache for `forward(idx, cache=...)`, holding up to block_size tokens."""
@@ -192,8 +212,12 @@ class GPT(nn.Module):
             raise ValueError(f"{start} cached + {T} new tokens exceed the cache's "
                              f"{cache.max_len} positions (block_size {self.config.block_size})")
         x = self.tok_emb(idx)                            # (B, T, C)
+        recompute = self.activation_checkpointing and cache is None and torch.is_grad_enabled()
         for i, block in enumerate(self.blocks):
-            x = block(x) if cache is None else block(x, cache.layers[i], start)
+            if recompute:
+                x = checkpoint(block, x, use_reentrant=False)
+            else:
+                x = block(x) if cache is None else block(x, cache.layers[i], start)
         if cache is not None:
             cache.length += T
         logits = self.lm_head(self.ln_final(x))          # (B, T, vocab)

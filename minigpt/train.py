@@ -1,6 +1,6 @@
 """The trainer: AdamW, linear warm-up then cosine decay, gradient clipping, bf16 autocast on GPU
-(fp32 on CPU), a progress bar, TensorBoard scalars, periodic evaluation through a callback, and
-atomic, resumable checkpoints.
+(fp32 on CPU), optional activation checkpointing (TrainConfig.activation_checkpointing), a progress
+bar, TensorBoard scalars, periodic evaluation through a callback, and atomic, resumable checkpoints.
 
 Like minGPT's, the trainer knows nothing of GPTs or tasks: it takes a module whose forward(x, y)
 returns (logits, loss), a stream with next_batch()/state_dict()/load_state_dict(), and a callback
@@ -9,6 +9,7 @@ and reports tokens/s, for comparing kernels (`--attn triton` against `--attn sdp
 """
 from __future__ import annotations
 
+import contextlib
 import math
 import os
 import threading
@@ -92,6 +93,9 @@ class Trainer:
         self.device = torch.device(cfg.device)
         self.checkpoint_path = Path(checkpoint_path) if checkpoint_path else None
         self.on_eval, self.progress, self.desc, self.position = on_eval, progress, desc, position
+        if cfg.activation_checkpointing and not hasattr(model, "checkpointing"):
+            raise ValueError(f"activation_checkpointing needs a model with a checkpointing() "
+                             f"context, as minigpt.model.GPT has; {type(model).__name__} has none")
         groups = model.optimizer_groups(cfg.weight_decay) if hasattr(model, "optimizer_groups") \
             else [{"params": list(model.parameters()), "weight_decay": cfg.weight_decay}]
         self.optimizer = torch.optim.AdamW(groups, lr=peak_lr, betas=cfg.betas,
@@ -133,7 +137,10 @@ class Trainer:
             group["lr"] = lr
         autocast = (torch.autocast("cuda", dtype=torch.bfloat16) if self.device.type == "cuda"
                     else torch.autocast("cpu", enabled=False))
-        with autocast:
+        # recomputation in backward is switched on for this forward pass only, never for evaluation
+        recompute = (self.model.checkpointing() if self.cfg.activation_checkpointing
+                     else contextlib.nullcontext())
+        with autocast, recompute:
             _, loss = self.model(x, y)
         self.optimizer.zero_grad(set_to_none=True)
         loss.backward()
@@ -223,13 +230,16 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N")
     parser.add_argument("--attn", choices=ATTENTION_CHOICES, default="auto")
     parser.add_argument("--norm", choices=NORM_CHOICES, default="auto")
+    parser.add_argument("--activation-checkpointing", action="store_true",
+                        help="recompute each block's activations in the backward pass: less "
+                             "memory for about one more forward pass of compute")
     args = parser.parse_args(argv)
     try:
         device = check_device(args.device)
         tasks = [make_task(name) for name in args.tasks.split(",")]
         cfg = TrainConfig(steps=args.steps, batch_size=args.batch_size, seq_len=args.seq_len,
                           warmup_steps=min(100, max(1, args.steps // 10)), seed=args.seed,
-                          device=device)
+                          device=device, activation_checkpointing=args.activation_checkpointing)
         torch.manual_seed(args.seed)
         model = GPT(GPTConfig.from_size(args.size, block_size=args.seq_len, attn=args.attn,
                                         norm=args.norm), device)
@@ -237,7 +247,8 @@ def main(argv: list[str] | None = None) -> int:
     except (ValueError, RuntimeError) as exc:
         parser.error(str(exc))
     for warning in size_warnings(model.config, cfg.steps, cfg.batch_size, cfg.seq_len,
-                                 torch.device(device).type):
+                                 torch.device(device).type,
+                                 activation_checkpointing=cfg.activation_checkpointing):
         print(f"warning: {warning}", file=sys.stderr)
     threads = ""
     if torch.device(device).type == "cpu":

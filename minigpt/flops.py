@@ -45,6 +45,7 @@ def training_flops(config: GPTConfig, tokens: int, n_ctx: int | None = None) -> 
 # Rough sustained training rates, for warnings only (not benchmarks): 2 CPU cores trained the 1M
 # model at about 1.2e11 FLOP/s (docs/benchmarks.md); a GPU is taken at 25% of an H100's bf16 peak.
 _RATE = {"cpu": 1e11, "cuda": 2e14}
+GPU_ACTIVATION_BYTES = 45.0  # per token x width x layer, bf16 training on our kernels (measured)
 WARN_SECONDS = 3600.0
 WARN_MEMORY_FRAC = 0.5
 
@@ -55,15 +56,19 @@ def estimate_run(config: GPTConfig, steps: int, batch_size: int, seq_len: int,
     """Estimated wall seconds and peak bytes of one training run, to warn before a mistake.
 
     Memory: fp32 weights, gradients and two AdamW moments (16 bytes a parameter), plus stored
-    activations per layer of about T*B*d*(34 + 5*heads*T/d) values (Korthikanti et al. 2022) at
-    4 bytes, plus the logits and their gradient. With activation checkpointing a block keeps only
+    activations, plus the logits and their gradient. Activations per layer: on a CPU (fp32, and
+    attention that may keep its scores) about T*B*d*(34 + 5*heads*T/d) values at 4 bytes
+    (Korthikanti et al. 2022); on a GPU (bf16 autocast, fused attention that keeps no scores)
+    GPU_ACTIVATION_BYTES per token, width and layer, as measured on an H200 at 10m, 100m and 1b
+    (42.6-45 bytes; docs/benchmarks.md), a tenth of what the CPU formula gives there. With activation checkpointing a block keeps only
     its input (T*B*d fp32 values) and the one block being recomputed in the backward pass holds its
     full activations: the "full recomputation" case of Korthikanti et al. (2sbh bytes a layer in fp16).
     The seconds leave out the recomputation (about a third more compute)."""
     n_total = count_params(config)["total"]
     d, heads, layers = config.n_embd, config.n_head, config.n_layer
     tokens = batch_size * seq_len
-    per_block = tokens * d * (34 + 5 * heads * seq_len / d) * 4
+    per_block = (tokens * d * GPU_ACTIVATION_BYTES if device_type == "cuda" else
+                 tokens * d * (34 + 5 * heads * seq_len / d) * 4)
     if activation_checkpointing:
         activations = layers * tokens * d * 4 + per_block
     else:
@@ -75,12 +80,12 @@ def estimate_run(config: GPTConfig, steps: int, batch_size: int, seq_len: int,
 
 
 def needs_activation_checkpointing(config: GPTConfig, batch_size: int, seq_len: int,
-                                   memory_bytes: float) -> bool:
+                                   memory_bytes: float, device_type: str = "cpu") -> bool:
     """Whether training at this batch needs activation checkpointing to fit in `memory_bytes` by
     estimate_run's estimate: False if it fits without, True if only with; a ValueError naming both
     estimates if it fits in neither way."""
-    plain, recomputed = (estimate_run(config, 1, batch_size, seq_len, activation_checkpointing=flag)
-                         ["bytes"] for flag in (False, True))
+    plain, recomputed = (estimate_run(config, 1, batch_size, seq_len, device_type, flag)["bytes"]
+                         for flag in (False, True))
     if plain <= memory_bytes:
         return False
     if recomputed <= memory_bytes:

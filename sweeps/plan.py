@@ -49,15 +49,11 @@ RECOMPUTE = 8 / 6  # training FLOPs a token with the forward run twice, against 
 GPU_NOT_COUNTED = ("start-up, Triton autotuning and evaluations (not yet measured on a GPU)")
 
 
-def checkpointed_peak_bytes(config: GPTConfig, batch_size: int, seq_len: int) -> float:
-    """Peak training bytes with per-block activation checkpointing, by estimate_run's model:
-    its weights, gradients, AdamW moments and logits, but of the activations only each block's
-    input (tokens x d fp32 values) plus the one block being recomputed in full. The planner's own
-    figure until minigpt.flops.estimate_run learns activation checkpointing; then point here."""
-    plain = estimate_run(config, 1, batch_size, seq_len)["bytes"]
-    tokens, d = batch_size * seq_len, config.n_embd
-    per_block = tokens * d * (34 + 5 * config.n_head * seq_len / d) * 4
-    return plain - (config.n_layer - 1) * per_block + config.n_layer * tokens * d * 4
+def checkpointed_peak_bytes(config: GPTConfig, batch_size: int, seq_len: int,
+                            device_type: str = "cpu") -> float:
+    """Peak training bytes with per-block activation checkpointing (minigpt.flops.estimate_run's
+    model of it: each block keeps its input, one block is recomputed in full)."""
+    return estimate_run(config, 1, batch_size, seq_len, device_type, True)["bytes"]
 
 
 @dataclass(frozen=True)
@@ -141,12 +137,13 @@ def cpu_unit_seconds(timing: cpu_timing.CpuTiming, cfg: SweepConfig, steps: int,
             + curves * timing.curve_eval_s + timing.final_eval_s + saves * timing.checkpoint_s)
 
 
-def _memory(cfg: SweepConfig, size: str, share: float | None) -> tuple[float, float, bool, bool]:
+def _memory(cfg: SweepConfig, size: str, share: float | None,
+            device_type: str = "cpu") -> tuple[float, float, bool, bool]:
     """(plain bytes, checkpointed bytes, needs checkpointing, fits) for one size."""
     t = cfg.train
     model = GPTConfig.from_size(size, block_size=t.seq_len)
-    plain = estimate_run(model, 1, t.batch_size, t.seq_len)["bytes"]
-    recomputed = checkpointed_peak_bytes(model, t.batch_size, t.seq_len)
+    plain = estimate_run(model, 1, t.batch_size, t.seq_len, device_type)["bytes"]
+    recomputed = checkpointed_peak_bytes(model, t.batch_size, t.seq_len, device_type)
     if share is None or plain <= share:
         return plain, recomputed, False, True
     return plain, recomputed, recomputed <= share, recomputed <= share
@@ -208,7 +205,7 @@ def build_plan(cfg: SweepConfig, device: DeviceSpec, workers: int = 1, threads: 
     estimates = []
     for condition, size, seed in units:
         steps = unit_steps(cfg, condition)
-        plain, recomputed, checkpointing, fits = _memory(cfg, size, share)
+        plain, recomputed, checkpointing, fits = _memory(cfg, size, share, device.type)
         if device.type == "cpu":
             seconds = cpu_unit_seconds(timing[timing_key(cfg, condition, size)], cfg, steps,
                                        trained[(condition, size, seed)])

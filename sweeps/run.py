@@ -245,12 +245,12 @@ def check_budget(parser, cfg, device_type: str) -> None:
     for warning in size_warnings(model, t.steps, t.batch_size, t.seq_len, device_type,
                                  label=f"size {largest}"):
         _say(f"warning: {warning}")
-    need, have = estimate_run(model, t.steps, t.batch_size, t.seq_len, device_type)["bytes"], \
-        memory_bytes(device_type)
-    if have and need > have:
+    have = memory_bytes(device_type)
+    need = estimate_run(model, t.steps, t.batch_size, t.seq_len, device_type, True)["bytes"]
+    if have and need > have:  # even with activation checkpointing, which the runner turns on
         parser.error(f"size {largest} at batch {t.batch_size} x {t.seq_len} tokens needs an estimated "
-                     f"{need / 2**30:.0f} GiB, more than the {have / 2**30:.0f} GiB here; lower "
-                     f"--batch-size")
+                     f"{need / 2**30:.0f} GiB even with activation checkpointing, more than the "
+                     f"{have / 2**30:.0f} GiB here; lower --batch-size")
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -23,6 +23,8 @@ from pathlib import Path
 import torch
 from filelock import FileLock, Timeout
 
+from minigpt.config import TrainConfig
+
 from .results import FOLDER_LOCK, folder_lock, jsonl_text, read_jsonl, unit_key, write_text_atomic
 from .specs import SweepConfig, shot_plan
 
@@ -73,9 +75,13 @@ def config_record(cfg: SweepConfig, device: str, shard: tuple[int, int] = (0, 1)
 
 def config_differences(old: dict, record: dict) -> list[str]:
     """The config keys in which a folder's run differs from `record` (a field added after the run
-    was written reads as its default; keys that do not decide results are not compared)."""
+    was written reads as its default, in the training config too; keys that do not decide
+    results are not compared)."""
     defaults = json.loads(json.dumps({f.name: f.default for f in fields(SweepConfig)
                                       if f.default is not MISSING}))
+    train_defaults = json.loads(json.dumps(asdict(TrainConfig())))
+    old = {**old, "train": {**train_defaults, **(old.get("train") or {})}}
+    record = {**record, "train": {**train_defaults, **(record.get("train") or {})}}
     return sorted(k for k in (set(old) | set(record)) - UNCOMPARED_KEYS
                   if old.get(k, defaults.get(k)) != record.get(k, defaults.get(k)))
 

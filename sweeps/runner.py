@@ -40,7 +40,7 @@ from data_gen import TrainStream, few_shot_set, make_task
 from data_gen.tokenizer import EOS_ID
 from minigpt.config import GPTConfig
 from minigpt.evaluate import evaluate_examples
-from minigpt.flops import training_flops
+from minigpt.flops import memory_bytes, needs_activation_checkpointing, training_flops
 from minigpt.gen_eval import evaluate_generative
 from minigpt.model import GPT
 from minigpt.train import Trainer
@@ -88,6 +88,22 @@ def unit_steps(cfg: SweepConfig, condition: str) -> int:
     return max(1, round(target / per_context[condition]))
 
 
+def checkpointing_needed(cfg: SweepConfig, model: GPT, device: str, log) -> bool:
+    """Activation checkpointing when the sweep asks for it, or, on its own, when the unit's
+    estimated peak memory exceeds the device's (minigpt.flops), saying so."""
+    if cfg.train.activation_checkpointing:
+        return True
+    device_type = torch.device(device).type
+    have = memory_bytes(device_type)
+    t = cfg.train
+    if not have or not needs_activation_checkpointing(model.config, t.batch_size, t.seq_len, have,
+                                                      device_type):
+        return False
+    log(f"  {model.config.n_layer}-layer model: estimated peak memory over the "
+        f"{have / 2**30:.0f} GiB here, so training with activation checkpointing")
+    return True
+
+
 def evaluate_task(model, task, examples, device) -> dict:
     """A task's metrics on `examples`, with the per-problem outcomes and outputs: a scratchpad
     task is decoded freely and its final answer parsed (minigpt.gen_eval, which adds step_acc and
@@ -120,7 +136,8 @@ def train_unit(cfg: SweepConfig, condition: str, size: str, seed: int, run_dir: 
                                     norm=cfg.norm), device)
     steps = unit_steps(cfg, condition)
     train_cfg = replace(cfg.train, seed=seed, device=device, steps=steps,
-                        checkpoint_every=cfg.train.checkpoint_every or max(1, steps // 10))
+                        checkpoint_every=cfg.train.checkpoint_every or max(1, steps // 10),
+                        activation_checkpointing=checkpointing_needed(cfg, model, device, log))
     if cond.stages:  # pre-training, then tuning, ...: see sweeps.stages
         stream = stages.staged_stream(cfg, cond, steps, seed, make_stream, device)
     else:

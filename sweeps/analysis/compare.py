@@ -138,10 +138,22 @@ def multiplicity(diffs: list[dict], alpha: float) -> str:
     return f"{holm_text}; {alone}" if tested else alone
 
 
+def _first_sizes(points: list[Point], draws, res: dict, options: dict, rng) -> np.ndarray:
+    """Per replicate, the parameters of the first size clearly above chance (inf when none)."""
+    c = res["chance"]
+    reps = [replicate(p, d, c, True, True, rng) for p, d in zip(points, draws)]
+    first = first_clearly_above(np.column_stack([r[0] for r in reps]),
+                                np.column_stack([r[1] for r in reps]), c, 1.0 - c,
+                                options["floor"], 1.0 - options["conf"])
+    return np.array([p.params for p in points] + [np.inf])[first]  # -1 (none) -> inf
+
+
 def scale_shift(a_pts: list[Point], b_pts: list[Point], res_a: dict, res_b: dict,
                 options: dict, rng) -> dict:
-    """The ratio of the two emergent scales and its stability range from joint replicates."""
-    out = {"ratio": None, "range": None, "range_kind": "stability_range", "note": None}
+    """The ratio of the two emergent scales and its stability range. Conditions measured at the
+    same sizes (one sweep) are redrawn jointly, the same seeds and problems for both; curves on
+    different ladders (two model families) are independent samples and redrawn independently."""
+    out = {"ratio": None, "range": None, "range_kind": None, "note": None}
     ea, eb = res_a.get("emergent_params"), res_b.get("emergent_params")
     if not ea or not eb:
         out["note"] = "no ratio: " + "; ".join(
@@ -149,25 +161,22 @@ def scale_shift(a_pts: list[Point], b_pts: list[Point], res_a: dict, res_b: dict
             if not r.get("emergent_params"))
         return out
     out["ratio"] = ea / eb
-    sizes = [p.size for p in a_pts]
-    if sizes != [p.size for p in b_pts] or res_a["chance"] is None or res_b["chance"] is None:
-        out["note"] = "no range: the two conditions were not measured at the same sizes"
+    if res_a["chance"] is None or res_b["chance"] is None:
+        out["note"] = "no range: a chance level is missing"
         return out
-    n_boot, conf, floor = options["n_boot"], options["conf"], options["floor"]
-    draws = [draw(p, n_boot, rng) for p in a_pts]
-    firsts = []
-    for pts, res in ((a_pts, res_a), (b_pts, res_b)):
-        c = res["chance"]
-        reps = [replicate(p, d, c, True, True, rng) for p, d in zip(pts, draws)]
-        firsts.append(first_clearly_above(np.column_stack([r[0] for r in reps]),
-                                          np.column_stack([r[1] for r in reps]), c, 1.0 - c,
-                                          floor, 1.0 - conf))
-    params = np.array([p.params for p in a_pts] + [np.inf])
-    with np.errstate(invalid="ignore"):
-        ratio = params[firsts[0]] / params[firsts[1]]
-    ratio = np.where(np.isnan(ratio), np.inf, ratio)
+    joint = [p.size for p in a_pts] == [p.size for p in b_pts]
+    draws_a = [draw(p, options["n_boot"], rng) for p in a_pts]
+    draws_b = draws_a if joint else [draw(p, options["n_boot"], rng) for p in b_pts]
+    with np.errstate(invalid="ignore", divide="ignore"):
+        ratio = (_first_sizes(a_pts, draws_a, res_a, options, rng)
+                 / _first_sizes(b_pts, draws_b, res_b, options, rng))
+    ratio = np.where(np.isnan(ratio), np.inf, ratio)  # neither cleared chance: unbounded
+    conf = options["conf"]
     lo, hi = np.quantile(ratio, [(1 - conf) / 2, (1 + conf) / 2], method="inverted_cdf")
     out["range"] = [float(lo) if 0 < lo < np.inf else None, float(hi) if 0 < hi < np.inf else None]
+    out["range_kind"] = ("stability range, replicates drawn jointly (same seeds and problems)"
+                         if joint else "stability range, independent replicates (different "
+                                       "ladders)")
     return out
 
 

@@ -160,8 +160,12 @@ def verdict(per_size: list[dict], chance: float, floor: float) -> dict:
            "last_below_status": None, "falls_back": [], "under_floor": [
                s["size"] for s in per_size if s["status"] == "above_chance_under_floor"]}
     if all(s["status"] == "untested" for s in per_size):
+        past = next((s for s in per_size if s["q"] >= floor), None)
         out["reason"] = ("no sampling error is known (no per-problem values and no n_eval), so "
-                         "no size can be tested against chance")
+                         "no size can be tested against chance"
+                         + (f"; by the point estimates alone the first size past the floor is "
+                            f"{_v(past)}, which is a description, not a verdict" if past else
+                            "; no size's point estimate is past the floor either"))
         return out
     first = next((i for i, s in enumerate(per_size) if s["status"] == "clearly_above_chance"), None)
     best = max(per_size, key=lambda s: s["q"])

@@ -17,9 +17,8 @@ rebuild any tile of P = exp(S - lse) without another reduction.
 
 Any sequence length works (blocks that may pass the end load with a row mask; query rows past the
 end compute on zeros and are never stored), head dims 16..256 including non powers of two (the head
-dim is padded to BLOCK_D = next_power_of_2(D) with masked loads; Triton specialises a D divisible by
-16 and then sees that the column mask is constant over 16 columns, so it still issues vector
-loads), fp32, fp16 and bf16 (casts go to the input's element type; fp32 products use
+dim is padded to BLOCK_D = next_power_of_2(D) with masked loads; an unpadded one needs no column
+mask, and the unmasked stage's loads then carry none at all), fp32, fp16 and bf16 (casts go to the input's element type; fp32 products use
 IEEE precision, not TF32), and any strides (every tensor passes its four strides).
 """
 from __future__ import annotations
@@ -51,19 +50,25 @@ def autotuned(kernel, gpu_shapes):
 @triton.jit
 def _attn_fwd_blocks(acc, l_i, m_i, q, k_ptr, v_ptr, stride_kn, stride_kd, stride_vn, stride_vd,
                      offs_m, offs_d, lo, hi, qk_scale, N, D,
-                     MASKED: tl.constexpr, BLOCK_N: tl.constexpr, DOT_PRECISION: tl.constexpr):
+                     MASKED: tl.constexpr, BLOCK_N: tl.constexpr, PAD_D: tl.constexpr,
+                     DOT_PRECISION: tl.constexpr):
     """Online softmax over the key blocks starting at lo, lo + BLOCK_N, ... below hi. MASKED: the
     blocks may cross the diagonal or the sequence end, so keys after a query are dropped and key
     rows are bounds-checked; otherwise every key is visible to every query and lies before the end,
-    and only the padded head-dim columns are masked out of the loads."""
-    d_ok = offs_d < D
+    and the loads carry no mask at all unless the head dim is padded (PAD_D)."""
     for start_n in range(lo, hi, BLOCK_N):
         offs_n = start_n + tl.arange(0, BLOCK_N)
+        k_ptrs = k_ptr + offs_n[:, None] * stride_kn + offs_d[None, :] * stride_kd
+        v_ptrs = v_ptr + offs_n[:, None] * stride_vn + offs_d[None, :] * stride_vd
+        kv_mask = (offs_n < N)[:, None]
+        if PAD_D:
+            kv_mask = kv_mask & (offs_d < D)[None, :]
         if MASKED:
-            kv_mask = (offs_n < N)[:, None] & d_ok[None, :]
+            k = tl.load(k_ptrs, mask=kv_mask, other=0.0)
+        elif PAD_D:
+            k = tl.load(k_ptrs, mask=(offs_d < D)[None, :], other=0.0)
         else:
-            kv_mask = d_ok[None, :]
-        k = tl.load(k_ptr + offs_n[:, None] * stride_kn + offs_d[None, :] * stride_kd, mask=kv_mask, other=0.0)
+            k = tl.load(k_ptrs)
         scores = tl.dot(q, tl.trans(k), input_precision=DOT_PRECISION) * qk_scale  # (BLOCK_M, BLOCK_N)
         if MASKED:
             # a key past the end sits after every real query, so the causal test drops it too
@@ -73,7 +78,12 @@ def _attn_fwd_blocks(acc, l_i, m_i, q, k_ptr, v_ptr, stride_kn, stride_kd, strid
         p = tl.exp2(scores - m_new[:, None])
         alpha = tl.exp2(m_i - m_new)
         l_i = l_i * alpha + tl.sum(p, axis=1)
-        v = tl.load(v_ptr + offs_n[:, None] * stride_vn + offs_d[None, :] * stride_vd, mask=kv_mask, other=0.0)
+        if MASKED:
+            v = tl.load(v_ptrs, mask=kv_mask, other=0.0)
+        elif PAD_D:
+            v = tl.load(v_ptrs, mask=(offs_d < D)[None, :], other=0.0)
+        else:
+            v = tl.load(v_ptrs)
         acc = acc * alpha[:, None] + tl.dot(p.to(v.dtype), v, input_precision=DOT_PRECISION)
         m_i = m_new
     return acc, l_i, m_i
@@ -92,7 +102,7 @@ def _attn_fwd_kernel(
     stride_vb, stride_vh, stride_vn, stride_vd,
     stride_ob, stride_oh, stride_on, stride_od,
     H, N, D,
-    BLOCK_M: tl.constexpr, BLOCK_N: tl.constexpr, BLOCK_D: tl.constexpr,
+    BLOCK_M: tl.constexpr, BLOCK_N: tl.constexpr, BLOCK_D: tl.constexpr, PAD_D: tl.constexpr,
     DOT_PRECISION: tl.constexpr,
 ):
     # the longest (bottom) query blocks are launched first so the ragged causal tail fills in last
@@ -116,12 +126,12 @@ def _attn_fwd_kernel(
     unmasked_end = ((start_m + 1) // BLOCK_N) * BLOCK_N
     acc, l_i, m_i = _attn_fwd_blocks(acc, l_i, m_i, q, k_ptr, v_ptr, stride_kn, stride_kd,
                                      stride_vn, stride_vd, offs_m, offs_d, 0, unmasked_end,
-                                     qk_scale, N, D, False, BLOCK_N, DOT_PRECISION)
+                                     qk_scale, N, D, False, BLOCK_N, PAD_D, DOT_PRECISION)
     # stage 2: the blocks crossing the diagonal; keys beyond the block's last query are never needed
     acc, l_i, m_i = _attn_fwd_blocks(acc, l_i, m_i, q, k_ptr, v_ptr, stride_kn, stride_kd,
                                      stride_vn, stride_vd, offs_m, offs_d, unmasked_end,
                                      tl.minimum(start_m + BLOCK_M, N), qk_scale, N, D, True,
-                                     BLOCK_N, DOT_PRECISION)
+                                     BLOCK_N, PAD_D, DOT_PRECISION)
 
     acc = acc / l_i[:, None]
     lse = (m_i + tl.log2(l_i)) * 0.6931471805599453  # back from base 2 to natural log
@@ -179,7 +189,7 @@ def launch_args(q: torch.Tensor, scale: float | None) -> dict:
     block_d = max(16, triton.next_power_of_2(head_dim))
     return dict(
         sm_scale=default_scale(head_dim) if scale is None else float(scale),
-        H=heads, N=seq_len, D=head_dim, BLOCK_D=block_d,
+        H=heads, N=seq_len, D=head_dim, BLOCK_D=block_d, PAD_D=block_d != head_dim,
         DOT_PRECISION="ieee" if q.dtype == torch.float32 else "tf32",  # tf32 is ignored for 16-bit
     )
 

@@ -15,8 +15,9 @@ Both walks split as the forward does (Triton's fused-attention tutorial): only t
 the diagonal carry the causal mask; every other block is seen in full and computed without one.
 Blocks above the diagonal are never visited. Loads that may pass the sequence end carry a row mask
 (the dK/dV walk always does, for its ragged last query block: a mask that is the same along a row
-does not stop vector loads). Query rows past the end load as zeros, with lse = delta = 0: their P is
-finite and their dO is zero, so they add nothing to dK or dV and need no mask in the arithmetic.
+does not stop vector loads), and a column mask only when the head dim is padded (PAD_D). Query
+rows past the end load as zeros, with lse = delta = 0: their P is finite and their dO is zero, so
+they add nothing to dK or dV and need no mask in the arithmetic.
 """
 from __future__ import annotations
 
@@ -56,17 +57,19 @@ def _attn_bwd_preprocess_kernel(
 def _attn_bwd_dkdv_blocks(dk, dv, k, v, q_ptr, do_ptr, lse_ptr, delta_ptr,
                           stride_qn, stride_qd, stride_don, stride_dod, offs_n, offs_d, lo, hi,
                           qk_scale, N, D, CAUSAL: tl.constexpr, BLOCK_M: tl.constexpr,
-                          DOT_PRECISION: tl.constexpr):
+                          PAD_D: tl.constexpr, DOT_PRECISION: tl.constexpr):
     """Accumulate dK (unscaled) and dV of one key block over query blocks lo, lo + BLOCK_M, ...
     below hi. CAUSAL: the blocks cross the diagonal, so queries before a key are dropped. Query rows
     are always bounds-checked (the last block may be ragged): a row mask is the same along a whole
     row, so it does not stop the compiler from issuing vector loads. Tiles are transposed (keys
     along rows) so dK and dV come out without a transpose."""
-    d_ok = offs_d < D
     for start_m in range(lo, hi, BLOCK_M):
         offs_m = start_m + tl.arange(0, BLOCK_M)
         row_ok = offs_m < N
-        mask = row_ok[:, None] & d_ok[None, :]
+        if PAD_D:
+            mask = row_ok[:, None] & (offs_d < D)[None, :]
+        else:
+            mask = row_ok[:, None]
         q = tl.load(q_ptr + offs_m[:, None] * stride_qn + offs_d[None, :] * stride_qd, mask=mask, other=0.0)
         do = tl.load(do_ptr + offs_m[:, None] * stride_don + offs_d[None, :] * stride_dod, mask=mask, other=0.0)
         lse = tl.load(lse_ptr + offs_m, mask=row_ok, other=0.0)
@@ -96,7 +99,7 @@ def _attn_bwd_dkdv_kernel(
     stride_dob, stride_doh, stride_don, stride_dod,
     stride_dkb, stride_dkh, stride_dkn, stride_dkd,  # shared by dk and dv (both allocated alike)
     H, N, D,
-    BLOCK_M: tl.constexpr, BLOCK_N: tl.constexpr, BLOCK_D: tl.constexpr,
+    BLOCK_M: tl.constexpr, BLOCK_N: tl.constexpr, BLOCK_D: tl.constexpr, PAD_D: tl.constexpr,
     DOT_PRECISION: tl.constexpr,
 ):
     start_n = tl.program_id(0) * BLOCK_N
@@ -124,10 +127,10 @@ def _attn_bwd_dkdv_kernel(
     full_lo = tl.minimum(tl.cdiv(start_n + BLOCK_N - 1, BLOCK_M) * BLOCK_M, N)
     dk, dv = _attn_bwd_dkdv_blocks(dk, dv, k, v, q_ptr, do_ptr, lse_ptr, delta_ptr, stride_qn,
                                    stride_qd, stride_don, stride_dod, offs_n, offs_d, diag_lo,
-                                   full_lo, qk_scale, N, D, True, BLOCK_M, DOT_PRECISION)
+                                   full_lo, qk_scale, N, D, True, BLOCK_M, PAD_D, DOT_PRECISION)
     dk, dv = _attn_bwd_dkdv_blocks(dk, dv, k, v, q_ptr, do_ptr, lse_ptr, delta_ptr, stride_qn,
                                    stride_qd, stride_don, stride_dod, offs_n, offs_d, full_lo, N,
-                                   qk_scale, N, D, False, BLOCK_M, DOT_PRECISION)
+                                   qk_scale, N, D, False, BLOCK_M, PAD_D, DOT_PRECISION)
 
     out_offs = (batch * stride_dkb + head * stride_dkh + offs_n[:, None] * stride_dkn
                 + offs_d[None, :] * stride_dkd)
@@ -138,22 +141,32 @@ def _attn_bwd_dkdv_kernel(
 @triton.jit
 def _attn_bwd_dq_blocks(dq, q, do, lse, delta, k_ptr, v_ptr, stride_kn, stride_kd, stride_vn,
                         stride_vd, offs_m, offs_d, lo, hi, qk_scale, N, D, MASKED: tl.constexpr,
-                        BLOCK_N: tl.constexpr, DOT_PRECISION: tl.constexpr):
+                        BLOCK_N: tl.constexpr, PAD_D: tl.constexpr, DOT_PRECISION: tl.constexpr):
     """Accumulate dQ (unscaled) of one query block over key blocks lo, lo + BLOCK_N, ... below hi;
-    MASKED as in the forward's `_attn_fwd_blocks`."""
-    d_ok = offs_d < D
+    MASKED and PAD_D as in the forward's `_attn_fwd_blocks`."""
     for start_n in range(lo, hi, BLOCK_N):
         offs_n = start_n + tl.arange(0, BLOCK_N)
+        k_ptrs = k_ptr + offs_n[:, None] * stride_kn + offs_d[None, :] * stride_kd
+        v_ptrs = v_ptr + offs_n[:, None] * stride_vn + offs_d[None, :] * stride_vd
+        kv_mask = (offs_n < N)[:, None]
+        if PAD_D:
+            kv_mask = kv_mask & (offs_d < D)[None, :]
         if MASKED:
-            kv_mask = (offs_n < N)[:, None] & d_ok[None, :]
+            k = tl.load(k_ptrs, mask=kv_mask, other=0.0)
+        elif PAD_D:
+            k = tl.load(k_ptrs, mask=(offs_d < D)[None, :], other=0.0)
         else:
-            kv_mask = d_ok[None, :]
-        k = tl.load(k_ptr + offs_n[:, None] * stride_kn + offs_d[None, :] * stride_kd, mask=kv_mask, other=0.0)
-        v = tl.load(v_ptr + offs_n[:, None] * stride_vn + offs_d[None, :] * stride_vd, mask=kv_mask, other=0.0)
+            k = tl.load(k_ptrs)
         scores = tl.dot(q, tl.trans(k), input_precision=DOT_PRECISION)  # (BLOCK_M, BLOCK_N)
         p = tl.exp2(scores * qk_scale - lse[:, None])
         if MASKED:
             p = tl.where(offs_m[:, None] >= offs_n[None, :], p, 0.0)
+        if MASKED:
+            v = tl.load(v_ptrs, mask=kv_mask, other=0.0)
+        elif PAD_D:
+            v = tl.load(v_ptrs, mask=(offs_d < D)[None, :], other=0.0)
+        else:
+            v = tl.load(v_ptrs)
         dp = tl.dot(do, tl.trans(v), input_precision=DOT_PRECISION)
         ds = p * (dp - delta[:, None])
         dq += tl.dot(ds.to(k.dtype), k, input_precision=DOT_PRECISION)
@@ -174,7 +187,7 @@ def _attn_bwd_dq_kernel(
     stride_dob, stride_doh, stride_don, stride_dod,
     stride_dqb, stride_dqh, stride_dqn, stride_dqd,
     H, N, D,
-    BLOCK_M: tl.constexpr, BLOCK_N: tl.constexpr, BLOCK_D: tl.constexpr,
+    BLOCK_M: tl.constexpr, BLOCK_N: tl.constexpr, BLOCK_D: tl.constexpr, PAD_D: tl.constexpr,
     DOT_PRECISION: tl.constexpr,
 ):
     start_m = (tl.num_programs(0) - 1 - tl.program_id(0)) * BLOCK_M
@@ -201,11 +214,11 @@ def _attn_bwd_dq_kernel(
     unmasked_end = ((start_m + 1) // BLOCK_N) * BLOCK_N
     dq = _attn_bwd_dq_blocks(dq, q, do, lse, delta, k_ptr, v_ptr, stride_kn, stride_kd, stride_vn,
                              stride_vd, offs_m, offs_d, 0, unmasked_end, qk_scale, N, D, False,
-                             BLOCK_N, DOT_PRECISION)
+                             BLOCK_N, PAD_D, DOT_PRECISION)
     dq = _attn_bwd_dq_blocks(dq, q, do, lse, delta, k_ptr, v_ptr, stride_kn, stride_kd, stride_vn,
                              stride_vd, offs_m, offs_d, unmasked_end,
                              tl.minimum(start_m + BLOCK_M, N), qk_scale, N, D, True, BLOCK_N,
-                             DOT_PRECISION)
+                             PAD_D, DOT_PRECISION)
 
     tl.store(dq_ptr + batch * stride_dqb + head * stride_dqh + offs_m[:, None] * stride_dqn
              + offs_d[None, :] * stride_dqd, (dq * sm_scale).to(dq_ptr.dtype.element_ty), mask=mask)

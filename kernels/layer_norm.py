@@ -23,10 +23,11 @@ row p of a (P, N) fp32 buffer that nobody else touches. A final `.sum(0)` over P
 the result is deterministic.
 
 The backward's launch was reshaped after the first GPU measurements (docs/benchmarks.md; not yet
-measured since): 2048-element tiles on 4 warps (the forward's 4096 on up to 16), as many programs as
-fit 32 warps on each SM (8 at width 1024, where there were 2), a software-pipelined row loop
+measured since): 1024-element tiles on 4 warps where the width allows (it shared the forward's
+4096-element tiles on up to 16 warps), as many programs as fill 24 warps on each SM (6 programs at
+width 1024, where there were 2 of 16 warps), a software-pipelined row loop
 (`tl.range(..., num_stages=2)`), and partial sums kept per tile row and folded once at the end
-instead of a cross-warp reduction at every step.
+instead of a sum across the tile's rows at every step.
 
 kernels/ops.py registers both as one differentiable torch op.
 
@@ -43,8 +44,9 @@ from . import check_kernel_tensor
 from .launch import INTERPRET, wrap_triton
 
 MAX_WIDTH = 65536
-# warps resident per SM that the backward's persistent grid aims for (half of an H100's 64)
-_BWD_WARPS_PER_SM = 32
+# warps per SM the backward's persistent grid fills (an H100 holds 64, registers permitting:
+# kernels.gpu_compile reports the registers of each width's program)
+_BWD_WARPS_PER_SM = 24
 _BWD_STAGES = 1 if INTERPRET else 2
 
 
@@ -150,12 +152,13 @@ def fwd_launch_config(width: int) -> tuple[int, int, int]:
 
 
 def bwd_launch_config(width: int) -> tuple[int, int, int]:
-    """Backward (BLOCK_M, BLOCK_N, num_warps). Half the forward's tile and 16 elements per thread
-    (the forward has 8): the backward keeps seven tile-sized values live (x, dy, xhat, g, dx and the
-    two partial sums), and fewer warps per program leave room for more programs per SM."""
+    """Backward (BLOCK_M, BLOCK_N, num_warps): tiles of whole rows, 1024 elements where the width
+    allows, 8 elements per thread (16 from width 8192). The backward keeps about seven tile-sized
+    values live per thread (x, dy, xhat, g, dx and two partial sums); compiled for sm_90 a 1024-wide
+    program on 4 warps needs 70 registers, so 7 fit on an SM (kernels.gpu_compile)."""
     block_n = triton.next_power_of_2(width)
-    block_m = max(1, min(16, 2048 // block_n))
-    num_warps = min(max(block_m * block_n // 512, 1), 16)
+    block_m = max(1, min(16, 1024 // block_n))
+    num_warps = min(max(block_m * block_n // 256, 1), 16)
     return block_m, block_n, num_warps
 
 

@@ -22,8 +22,8 @@ needs_cuda = pytest.mark.skipif(not torch.cuda.is_available(), reason="bf16 need
 # max |ours - reference| / max(max |reference|, 1): fp32 is rounding noise of an fp32 reduction;
 # fp16/bf16 are dominated by rounding the output itself to the storage type
 REL_TOL = {torch.float32: 1e-5, torch.float16: 1e-2, torch.bfloat16: 2e-2}
-# (8, 33, 100) and (7, 13, 97): 264 and 91 rows, several 16-row blocks for each of the interpreter's
-# 4 persistent backward programs, the last block ragged
+# (8, 33, 100) and (7, 13, 97): 264 and 91 rows, several 8-row blocks (1024-element backward tiles of
+# 128-wide rows) for each of the interpreter's 4 persistent backward programs, the last block ragged
 SHAPES = [(1, 1, 1), (1, 1, 1023), (3, 1023), (2, 3, 1023), (4, 4096), (3, 7, 256), (8, 33, 100),
           (7, 13, 97)]
 

@@ -21,7 +21,7 @@ $PY -c "import torch, triton, sys; print('python', sys.version.split()[0], '| to
 stamp "kernel tests on the GPU (bf16, long sequences, wide rows, 200-step parity, determinism)"
 timeout "$T_TESTS" $PY -m pytest -q -p no:cacheprovider -n 8 --durations=8 \
     tests/test_attention.py tests/test_layer_norm.py tests/test_kernel_parity.py \
-    tests/test_kernel_inputs.py tests/test_gpu_training.py -s 2>&1 | grep -v "^$"
+    tests/test_kernel_inputs.py tests/test_kernel_compile.py tests/test_gpu_training.py -s 2>&1 | grep -v "^$"
 echo "pytest exit: ${PIPESTATUS[0]}"
 
 stamp "kernel benchmarks"
@@ -29,6 +29,9 @@ timeout "$T_BENCH" $PY -m kernels.bench all --out /tmp/bench --seq-lens 1024,409
     --widths 1024,2048,4096,8192
 echo "bench exit: $?"
 cp /tmp/bench/*.csv "$OUT"/ 2>/dev/null
+
+stamp "host overhead per call: launchers, autograd.Function, torch op"
+timeout 60 $PY -m kernels.overhead --calls 200 --rounds 15
 
 stamp "end-to-end training throughput"
 e2e_end=$((SECONDS + T_E2E))

@@ -4,9 +4,10 @@
   `torch.library.opcheck` on every op.
 - `torch.compile(model, fullgraph=True)` (which fails on any graph break) compiles a GPT training
   step on our kernels; the forward graph must hold our forward ops, the backward graph our backward
-  ops, and the loss and every gradient must match eager mode. On CPU the kernels run in Triton's
-  interpreter, so the ops are opaque there and `aot_eager` is the backend (Inductor on CPU works
-  too, but its C++ compile takes over a minute on two cores; docs/benchmarks.md).
+  ops (on a GPU: their Triton kernel launches), and the loss and every gradient must match eager
+  mode. On CPU the kernels run in Triton's interpreter, so the ops are opaque there and `aot_eager`
+  is the backend (Inductor on CPU works too, but its C++ compile took 2 minutes on the shared two
+  cores; docs/benchmarks.md); on a GPU Inductor is tested as well.
 - The GPU path (triton_op + wrap_triton) is traced in a subprocess without the interpreter, on fake
   CUDA tensors: every op must decompose into Triton kernel launches with no opaque op left. Nothing
   runs, so this needs no GPU; it catches launch code that torch cannot trace.
@@ -73,36 +74,54 @@ def _graph_recorder(graphs: list):
     return aot_autograd(fw_compiler=keep, bw_compiler=keep)
 
 
-def _op_calls(gm) -> list[str]:
+def _calls(gm, text: str) -> list[str]:
     return [str(node.target) for node in gm.graph.nodes
-            if node.op == "call_function" and launch.OP_NAMESPACE in str(node.target)]
+            if node.op == "call_function" and text in str(node.target)]
 
 
-@needs_ops
-@pytest.mark.skipif(torch.cuda.is_available(), reason="the CPU's opaque-op path; the GPU traces into kernels")
-def test_compiled_training_step_matches_eager():
-    idx = torch.randint(0, 19, (2, 24), generator=torch.Generator().manual_seed(1))
+def _compile_step_and_compare(backend):
+    """Compile a training step with `backend` (fullgraph: any graph break fails), compare its loss
+    and every gradient with eager mode's, and return the compiled model."""
+    idx = torch.randint(0, 19, (2, 24), generator=torch.Generator().manual_seed(1)).to(DEVICE)
     targets = torch.roll(idx, 1, dims=1)
     eager, compiled = _model(), _model()
     _, eager_loss = eager(idx, targets)
     eager_loss.backward()
-
-    graphs = []
-    step = torch.compile(compiled, backend=_graph_recorder(graphs), fullgraph=True)
-    _, loss = step(idx, targets)
+    _, loss = torch.compile(compiled, backend=backend, fullgraph=True)(idx, targets)
     loss.backward()
-
-    forward, backward = graphs  # one forward and one backward graph: no graph break
-    calls = _op_calls(forward)
-    assert calls.count("minigpt.attention_fwd.default") == 2
-    assert calls.count("minigpt.layer_norm_fwd.default") == 5  # two per block and the final one
-    calls = _op_calls(backward)
-    assert calls.count("minigpt.attention_bwd.default") == 2
-    assert calls.count("minigpt.layer_norm_bwd.default") == 5
     assert torch.allclose(loss, eager_loss, rtol=1e-6, atol=0)
     for (name, p), (_, ref) in zip(compiled.named_parameters(), eager.named_parameters()):
         err = (p.grad - ref.grad).abs().max() / ref.grad.abs().max().clamp_min(1e-12)
         assert err < 1e-5, name  # the same kernels; only the ops around them may round differently
+
+
+@needs_ops
+def test_compiled_training_step_matches_eager():
+    """The graphs hold our ops (CPU: opaque) or their kernel launches (GPU: traced into), forward
+    and backward, and nothing else of ours."""
+    graphs = []
+    _compile_step_and_compare(_graph_recorder(graphs))
+    forward, backward = graphs  # one forward and one backward graph: no graph break
+    if launch.TRACEABLE:
+        assert not _calls(forward, launch.OP_NAMESPACE) and not _calls(backward, launch.OP_NAMESPACE)
+        # attention: 1 launch forward, 3 backward, in each of 2 layers; LayerNorm 1 and 1, 5 times
+        assert len(_calls(forward, "triton_kernel_wrapper")) == 2 + 5
+        assert len(_calls(backward, "triton_kernel_wrapper")) == 2 * 3 + 5
+    else:
+        calls = _calls(forward, launch.OP_NAMESPACE)
+        assert calls.count("minigpt.attention_fwd.default") == 2
+        assert calls.count("minigpt.layer_norm_fwd.default") == 5  # two per block and the final one
+        calls = _calls(backward, launch.OP_NAMESPACE)
+        assert calls.count("minigpt.attention_bwd.default") == 2
+        assert calls.count("minigpt.layer_norm_bwd.default") == 5
+
+
+@pytest.mark.gpu
+@pytest.mark.skipif(not (torch.cuda.is_available() and launch.TRACEABLE), reason="needs a CUDA device")
+def test_inductor_compiles_a_training_step_through_our_kernels():
+    """The target: Inductor schedules our Triton kernels itself (on CPU its C++ build of the rest
+    takes minutes here, so CPU runs only aot_eager above)."""
+    _compile_step_and_compare("inductor")
 
 
 GPU_TRACE = r"""

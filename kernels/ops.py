@@ -21,8 +21,8 @@ the op (`python -m kernels.overhead`; docs/benchmarks.md) and gives the same bit
 (tests/test_kernel_compile.py). On a torch without torch.library.custom_op (< 2.4) the Functions
 are the only path, and torch.compile breaks the graph around them.
 """
-from __future__ import annotations
-
+# No `from __future__ import annotations` here: torch infers each op's schema from its annotations,
+# and real types are what every torch version's schema inference reads.
 from typing import Optional
 
 import torch

@@ -93,7 +93,7 @@ def test_matches_reference_gpu(batch, heads, seq_len, head_dim, dtype):
 
 @pytest.mark.skipif(torch.cuda.is_available(), reason="the GPU runs its own autotuned block shapes")
 @pytest.mark.parametrize("block_m,block_n,seq_len,head_dim",
-                         [(32, 16, 75, 40), (16, 32, 75, 40), (64, 16, 100, 40), (16, 64, 100, 40),
+                         [(32, 16, 75, 40), (16, 32, 75, 40), (64, 16, 70, 40), (16, 64, 70, 40),
                           (32, 16, 70, 160)])
 def test_unequal_block_shapes(monkeypatch, block_m, block_n, seq_len, head_dim):
     """The GPU configs pair unequal query and key blocks (BLOCK_M a multiple of BLOCK_N and the other
@@ -110,7 +110,7 @@ def test_outputs_ignore_the_future_exactly():
     """Causality, without the reference: changing the keys and values from position t on leaves
     every output row before t, and its dq, bitwise unchanged (masked scores become exactly -inf, so
     their weights are exactly 0), while the rows from t on do change."""
-    (q, k, v), _, upstream = make_inputs((1, 2, 50, 48), torch.float32, seed=7)
+    (q, k, v), _, upstream = make_inputs((1, 1, 40, 32), torch.float32, seed=7)
     t = 21
     k2, v2 = k.detach().clone(), v.detach().clone()
     k2[:, :, t:] = torch.randn_like(k2[:, :, t:]) * 3

@@ -11,8 +11,9 @@ attention: causal, bf16, B*N = 16384 tokens per call, hidden 2048 (H = 2048 / D)
 layernorm: bf16, M*N = 2^26 elements, widths 256..8192. Ours against `F.layer_norm` eager and
   `torch.compile`d. GB/s counts forward as 2*M*N*bytes, backward as 3*M*N*bytes.
 
-Ours is called through its torch op (kernels/ops.py), as the model calls it. Host overhead per
-call is measured separately, on CPU or GPU, by `python -m kernels.overhead`.
+Ours is called as the model calls it, through kernels/ops.py (in eager mode an autograd.Function
+over the launchers). Host overhead per call is measured separately, on CPU or GPU, by
+`python -m kernels.overhead`.
 
 Results are data first: one CSV per kind under --out (default bench_out/), then a PNG drawn from
 that CSV alone (`plot_csv`), and a table of ours / each reference printed to stdout.

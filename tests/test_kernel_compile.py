@@ -126,9 +126,14 @@ def test_inductor_compiles_a_training_step_through_our_kernels():
 
 GPU_TRACE = r"""
 import logging
+import sys
 import torch
-from torch._functorch.aot_autograd import aot_export_module
-from torch._subclasses.fake_tensor import FakeTensorMode
+try:  # torch internals (what torch.export builds on); a torch that moved them skips the test
+    from torch._functorch.aot_autograd import aot_export_module
+    from torch._subclasses.fake_tensor import FakeTensorMode
+except ImportError as exc:
+    print("SKIP", exc)
+    sys.exit(0)
 from kernels import launch, ops
 
 # without a GPU torch cannot ask Triton which tensors a kernel mutates, warns, and assumes all
@@ -161,6 +166,8 @@ def test_gpu_path_traces_into_triton_kernels():
     proc = subprocess.run([sys.executable, "-c", GPU_TRACE], cwd=ROOT, env=env, capture_output=True,
                           text=True, timeout=300)
     assert proc.returncode == 0, proc.stderr[-3000:]
+    if proc.stdout.startswith("SKIP"):
+        pytest.skip(proc.stdout.strip())
     # attention: forward 1 + backward 3 (preprocess, dK/dV, dQ); LayerNorm: 1 + 1; no opaque op
     assert proc.stdout.split("\n")[:2] == ["64 6 0", "160 6 0"], proc.stdout + proc.stderr[-2000:]
 

@@ -3,14 +3,20 @@
 An implementation is chosen once, by a validated config string, through `resolve_attention` and
 `resolve_norm`; nothing monkeypatches torch. The choices:
 
-    attention: triton (ours, kernels/attention.py) | sdpa (torch's scaled_dot_product_attention)
+    attention: triton (ours: kernels/attention.py, attention_backward.py, registered as torch ops in
+               kernels/ops.py) | sdpa (torch's scaled_dot_product_attention)
                | reference (explicit masked softmax, kernels/reference.py) | auto
-    norm:      triton (ours, kernels/layer_norm.py) | torch (F.layer_norm) | auto
+    norm:      triton (ours: kernels/layer_norm.py, registered in kernels/ops.py) | torch (F.layer_norm)
+               | auto
 
 `auto` picks Triton on CUDA and PyTorch elsewhere, and says which it picked. An explicit `triton`
 where Triton cannot run (a CPU tensor without TRITON_INTERPRET=1) is an error, never a silent
 fallback. Every attention function takes q, k, v of shape (B, H, N, D) and is causal; every norm
 function takes (x, weight, bias, eps) and normalises the last dimension.
+
+Triton is optional: it has no wheels for macOS or Windows. This module and everything a PyTorch-only
+run needs import without it; the Triton modules are imported only when `triton` is chosen, and
+choosing it where Triton is missing is an error that says so.
 """
 from __future__ import annotations
 
@@ -37,8 +43,9 @@ def triton_unavailable_reason(device: torch.device | str) -> str | None:
     device = torch.device(device)
     try:
         import triton  # noqa: F401
-    except ImportError as exc:  # pragma: no cover - triton is a hard dependency
-        return f"triton is not importable ({exc})"
+    except ImportError as exc:
+        return (f"Triton is not installed or cannot be imported ({exc}); it has wheels for Linux "
+                f"only (pip install triton)")
     if device.type == "cuda":
         return None
     if device.type == "cpu" and os.environ.get("TRITON_INTERPRET") == "1":
@@ -67,12 +74,12 @@ def check_kernel_tensor(op: str, t: torch.Tensor) -> None:
 
 
 def _load_triton_attention() -> Callable:
-    from .attention import attention
+    from .ops import attention
     return attention
 
 
 def _load_triton_layer_norm() -> Callable:
-    from .layer_norm import layer_norm
+    from .ops import layer_norm
     return layer_norm
 
 

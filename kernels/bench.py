@@ -5,11 +5,15 @@
 Timing is `triton.testing.do_bench`, median, for forward, backward and forward+backward.
 
 attention: causal, bf16, B*N = 16384 tokens per call, hidden 2048 (H = 2048 / D), N from 512 to
-  8192, D in {64, 128}. Ours against every SDPA backend (flash, cuDNN, memory-efficient, math),
+  8192, D in {64, 128} (16..256 with --head-dims; H = 2048 // D). Ours against every SDPA backend (flash, cuDNN, memory-efficient, math),
   each pinned with `torch.nn.attention.sdpa_kernel`; a backend that refuses a shape is noted and
   skipped. TFLOP/s uses FlashAttention's convention: causal forward = 2*B*H*N^2*D, backward = 2.5x.
 layernorm: bf16, M*N = 2^26 elements, widths 256..8192. Ours against `F.layer_norm` eager and
   `torch.compile`d. GB/s counts forward as 2*M*N*bytes, backward as 3*M*N*bytes.
+
+Ours is called as the model calls it, through kernels/ops.py (in eager mode an autograd.Function
+over the launchers). Host overhead per call is measured separately, on CPU or GPU, by
+`python -m kernels.overhead`.
 
 Results are data first: one CSV per kind under --out (default bench_out/), then a PNG drawn from
 that CSV alone (`plot_csv`), and a table of ours / each reference printed to stdout.
@@ -24,6 +28,7 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 
+MIN_HEAD_DIM, MAX_HEAD_DIM = 16, 256  # kernels/attention.py's range (not imported: it needs Triton)
 KINDS = ("attention", "layernorm", "all")
 MODES = ("fwd", "bwd", "fwd_bwd")
 OURS = "triton"
@@ -50,7 +55,7 @@ def _attention_providers():
     """name -> attention fn(q, k, v). SDPA backends are pinned one at a time."""
     from torch.nn.attention import SDPBackend, sdpa_kernel
 
-    from .attention import attention
+    from .ops import attention
 
     def pinned(backend):
         def run(q, k, v):
@@ -97,7 +102,7 @@ def bench_attention(quick: bool, seq_lens=None, head_dims=None) -> list[dict]:
 
 
 def bench_layernorm(quick: bool, widths=None) -> list[dict]:
-    from .layer_norm import layer_norm
+    from .ops import layer_norm
 
     def torch_ln(x, w, b):
         return F.layer_norm(x, (x.shape[-1],), w, b, 1e-5)
@@ -224,8 +229,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--widths", type=_ints, default=None,
                         help="LayerNorm row widths, e.g. 1024,8192 (default: 256..8192)")
     args = parser.parse_args(argv)
-    if args.head_dims and any(d < 16 or d > 128 for d in args.head_dims):
-        parser.error(f"--head-dims {args.head_dims}: the kernel takes head dims 16..128")
+    if args.head_dims and any(d < MIN_HEAD_DIM or d > MAX_HEAD_DIM for d in args.head_dims):
+        parser.error(f"--head-dims {args.head_dims}: the kernel takes head dims "
+                     f"{MIN_HEAD_DIM}..{MAX_HEAD_DIM}")
     if args.seq_lens and any(n > 16384 or 16384 % n for n in args.seq_lens):
         parser.error(f"--seq-lens {args.seq_lens}: each must divide 16384 (tokens per call)")
     if args.widths and any(w > 2 ** 16 or 2 ** 26 % w for w in args.widths):

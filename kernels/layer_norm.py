@@ -1,4 +1,4 @@
-"""Triton LayerNorm over the last dimension: forward, backward, and the autograd Function joining them.
+"""Triton LayerNorm over the last dimension: forward and backward kernels and their launchers.
 
 Algorithm (Ba et al. 2016, "Layer Normalization"), for one row x of width N:
 
@@ -18,8 +18,18 @@ Backward: with g = dy * w (the gradient reaching xhat),
 dx is row-local. dw and db are column sums over all M rows; rather than a lock-protected shared
 buffer (which races without a barrier), the backward uses a persistent grid: program p handles
 row blocks p, p + P, p + 2P, ..., keeps its own fp32 partial dw/db in registers, and writes them to
-row p of a (P, N) fp32 buffer that nobody else touches. A final `.sum(0)` over P rows gives dw and db. No
-atomics, so the result is deterministic.
+row p of a (P, N) fp32 buffer that nobody else touches. A final `.sum(0)` over P rows gives dw and db
+(the two-pass partial-sum scheme of Triton's LayerNorm tutorial without its locks). No atomics, so
+the result is deterministic.
+
+The backward's launch was reshaped after the first GPU measurements (docs/benchmarks.md; not yet
+measured since): 1024-element tiles on 4 warps where the width allows (it shared the forward's
+4096-element tiles on up to 16 warps), as many programs as fill 24 warps on each SM (6 programs at
+width 1024, where there were 2 of 16 warps), a software-pipelined row loop
+(`tl.range(..., num_stages=2)`), and partial sums kept per tile row and folded once at the end
+instead of a sum across the tile's rows at every step.
+
+kernels/ops.py registers both as one differentiable torch op.
 
 Widths up to MAX_WIDTH (65536) are supported, which covers every model width in this project; wider
 rows raise a ValueError rather than spill registers silently.
@@ -31,8 +41,13 @@ import triton
 import triton.language as tl
 
 from . import check_kernel_tensor
+from .launch import INTERPRET, wrap_triton
 
 MAX_WIDTH = 65536
+# warps per SM the backward's persistent grid fills (an H100 holds 64, registers permitting:
+# kernels.gpu_compile reports the registers of each width's program)
+_BWD_WARPS_PER_SM = 24
+_BWD_STAGES = 1 if INTERPRET else 2
 
 
 @triton.jit
@@ -87,7 +102,7 @@ def _layer_norm_bwd_kernel(
     stride_x_row, stride_dy_row, stride_dx_row,
     M, N,
     HAS_WEIGHT: tl.constexpr, HAS_BIAS: tl.constexpr,
-    BLOCK_M: tl.constexpr, BLOCK_N: tl.constexpr,
+    BLOCK_M: tl.constexpr, BLOCK_N: tl.constexpr, NUM_STAGES: tl.constexpr,
 ):
     pid = tl.program_id(0)
     n_programs = tl.num_programs(0)
@@ -95,10 +110,13 @@ def _layer_norm_bwd_kernel(
     col_ok = cols < N
     if HAS_WEIGHT:
         w = tl.load(w_ptr + cols, mask=col_ok, other=0.0).to(tl.float32)
-    dw_acc = tl.zeros((BLOCK_N,), dtype=tl.float32)
-    db_acc = tl.zeros((BLOCK_N,), dtype=tl.float32)
-    # this program owns row blocks pid, pid + P, pid + 2P, ...
-    for row_block in range(pid, tl.cdiv(M, BLOCK_M), n_programs):
+    # (BLOCK_M, BLOCK_N) partial sums, folded over rows once at the end: a sum across the tile's rows
+    # at every step would cross warps through shared memory, with a barrier, on every iteration
+    dw_acc = tl.zeros((BLOCK_M, BLOCK_N), dtype=tl.float32)
+    db_acc = tl.zeros((BLOCK_M, BLOCK_N), dtype=tl.float32)
+    # this program owns row blocks pid, pid + P, pid + 2P, ...; NUM_STAGES > 1 lets the compiler
+    # issue the next blocks' loads while this one computes
+    for row_block in tl.range(pid, tl.cdiv(M, BLOCK_M), n_programs, num_stages=NUM_STAGES):
         rows = row_block * BLOCK_M + tl.arange(0, BLOCK_M)
         row_ok = rows < M
         mask = row_ok[:, None] & col_ok[None, :]
@@ -107,6 +125,7 @@ def _layer_norm_bwd_kernel(
         dy = tl.load(dy_ptr + rows64[:, None] * stride_dy_row + cols[None, :], mask=mask, other=0.0).to(tl.float32)
         mean = tl.load(mean_ptr + rows, mask=row_ok, other=0.0)
         rstd = tl.load(rstd_ptr + rows, mask=row_ok, other=0.0)
+        # zero in padding lanes and rows, so they add nothing to the sums below
         xhat = tl.where(mask, (x - mean[:, None]) * rstd[:, None], 0.0)
         g = dy
         if HAS_WEIGHT:
@@ -115,19 +134,30 @@ def _layer_norm_bwd_kernel(
         mean_g = tl.sum(g, axis=1) / N
         dx = (g - xhat * mean_gx[:, None] - mean_g[:, None]) * rstd[:, None]
         tl.store(dx_ptr + rows64[:, None] * stride_dx_row + cols[None, :], dx.to(dx_ptr.dtype.element_ty), mask=mask)
-        dw_acc += tl.sum(dy * xhat, axis=0)
-        db_acc += tl.sum(dy, axis=0)
+        dw_acc += dy * xhat
+        db_acc += dy
     if HAS_WEIGHT:
-        tl.store(dw_part_ptr + pid * N + cols, dw_acc, mask=col_ok)
+        tl.store(dw_part_ptr + pid * N + cols, tl.sum(dw_acc, axis=0), mask=col_ok)
     if HAS_BIAS:
-        tl.store(db_part_ptr + pid * N + cols, db_acc, mask=col_ok)
+        tl.store(db_part_ptr + pid * N + cols, tl.sum(db_acc, axis=0), mask=col_ok)
 
 
-def _launch_config(width: int) -> tuple[int, int, int]:
-    """(BLOCK_M, BLOCK_N, num_warps): whole rows per program, several rows at once when they are
-    narrow so a program still moves a few thousand elements, more warps for bigger tiles."""
+def fwd_launch_config(width: int) -> tuple[int, int, int]:
+    """Forward (BLOCK_M, BLOCK_N, num_warps): whole rows per program, several rows at once when they
+    are narrow so a program still moves a few thousand elements, more warps for bigger tiles."""
     block_n = triton.next_power_of_2(width)
     block_m = max(1, min(16, 4096 // block_n))
+    num_warps = min(max(block_m * block_n // 256, 1), 16)
+    return block_m, block_n, num_warps
+
+
+def bwd_launch_config(width: int) -> tuple[int, int, int]:
+    """Backward (BLOCK_M, BLOCK_N, num_warps): tiles of whole rows, 1024 elements where the width
+    allows, 8 elements per thread (16 from width 8192). The backward keeps about seven tile-sized
+    values live per thread (x, dy, xhat, g, dx and two partial sums); compiled for sm_90 a 1024-wide
+    program on 4 warps needs 70 registers, so 7 fit on an SM (kernels.gpu_compile)."""
+    block_n = triton.next_power_of_2(width)
+    block_m = max(1, min(16, 1024 // block_n))
     num_warps = min(max(block_m * block_n // 256, 1), 16)
     return block_m, block_n, num_warps
 
@@ -138,7 +168,8 @@ def _as_rows(t: torch.Tensor) -> torch.Tensor:
     return rows if rows.stride(-1) == 1 else rows.contiguous()
 
 
-def _check_inputs(x: torch.Tensor, weight, bias) -> None:
+def check_layer_norm_inputs(x: torch.Tensor, weight, bias) -> None:
+    """Refuse, with a message naming what is valid, inputs our LayerNorm kernels cannot take."""
     if x.dim() < 1 or x.shape[-1] < 1:
         raise ValueError(f"layer_norm needs a tensor with a non-empty last dimension, got {tuple(x.shape)}")
     check_kernel_tensor("layer_norm", x)
@@ -158,13 +189,14 @@ def _check_inputs(x: torch.Tensor, weight, bias) -> None:
 
 
 def layer_norm_fwd(x: torch.Tensor, weight: torch.Tensor | None, bias: torch.Tensor | None,
-                   eps: float = 1e-5, out: torch.Tensor | None = None):
+                   eps: float = 1e-5, out: torch.Tensor | None = None, traceable: bool = False):
     """Forward launcher. x: (..., N). Returns (y shaped like x, mean (M,) fp32, rstd (M,) fp32).
 
     `out`, if given, is a contiguous tensor shaped and typed like x that receives y (tests pass one
-    filled with NaN to prove every element is written).
+    filled with NaN to prove every element is written). `traceable` only from inside a torch op
+    (kernels/launch.py, `wrap_triton`).
     """
-    _check_inputs(x, weight, bias)
+    check_layer_norm_inputs(x, weight, bias)
     x_rows = _as_rows(x)
     n_rows, width = x_rows.shape
     if out is None:
@@ -176,8 +208,8 @@ def layer_norm_fwd(x: torch.Tensor, weight: torch.Tensor | None, bias: torch.Ten
     rstd = torch.empty(n_rows, dtype=torch.float32, device=x.device)
     if n_rows == 0:
         return out, mean, rstd
-    block_m, block_n, num_warps = _launch_config(width)
-    _layer_norm_fwd_kernel[(triton.cdiv(n_rows, block_m),)](
+    block_m, block_n, num_warps = fwd_launch_config(width)
+    wrap_triton(_layer_norm_fwd_kernel, traceable)[(triton.cdiv(n_rows, block_m),)](
         x_rows, y_rows, weight, bias, mean, rstd,
         x_rows.stride(0), y_rows.stride(0), n_rows, width, eps,
         HAS_WEIGHT=weight is not None, HAS_BIAS=bias is not None,
@@ -186,20 +218,26 @@ def layer_norm_fwd(x: torch.Tensor, weight: torch.Tensor | None, bias: torch.Ten
     return out, mean, rstd
 
 
-def _n_persistent_programs(device: torch.device, n_row_blocks: int) -> int:
-    if device.type == "cuda":
-        slots = 2 * torch.cuda.get_device_properties(device).multi_processor_count
+def _n_persistent_programs(device: torch.device, n_row_blocks: int, num_warps: int) -> int:
+    """Enough programs to fill each SM with _BWD_WARPS_PER_SM warps, never more than row blocks."""
+    if device.type == "cuda" and torch.cuda.is_available():
+        per_sm = max(1, _BWD_WARPS_PER_SM // num_warps)
+        slots = per_sm * torch.cuda.get_device_properties(device).multi_processor_count
     else:
-        slots = 4  # the interpreter runs programs one after another; a few still test the reduction
+        # the interpreter runs programs one after another; a few still test the reduction (and a
+        # CUDA device torch cannot query is a fake one, traced on a machine without a GPU)
+        slots = 4
     return max(1, min(slots, n_row_blocks))
 
 
 def layer_norm_bwd(dy: torch.Tensor, x: torch.Tensor, weight: torch.Tensor | None, has_bias: bool,
-                   mean: torch.Tensor, rstd: torch.Tensor, dx: torch.Tensor | None = None):
+                   mean: torch.Tensor, rstd: torch.Tensor, dx: torch.Tensor | None = None,
+                   traceable: bool = False):
     """Backward launcher. Returns (dx shaped like x, dw or None, db or None).
 
     `dx`, if given, is a contiguous tensor shaped and typed like x that receives the input gradient.
-    dw and db come back in the weight's dtype, reduced in fp32 without atomics.
+    dw and db come back in the weight's dtype, reduced in fp32 without atomics. `traceable` as in
+    `layer_norm_fwd`.
     """
     x_rows = _as_rows(x)
     dy_rows = _as_rows(dy)
@@ -209,8 +247,8 @@ def layer_norm_bwd(dy: torch.Tensor, x: torch.Tensor, weight: torch.Tensor | Non
     elif dx.shape != x.shape or dx.dtype != x.dtype or not dx.is_contiguous():
         raise ValueError("dx must be a contiguous tensor with x's shape and dtype")
     dx_rows = dx.view(-1, width)
-    block_m, block_n, num_warps = _launch_config(width)
-    n_programs = _n_persistent_programs(x.device, triton.cdiv(n_rows, block_m))
+    block_m, block_n, num_warps = bwd_launch_config(width)
+    n_programs = _n_persistent_programs(x.device, triton.cdiv(n_rows, block_m), num_warps)
     has_weight = weight is not None
     dw_part = torch.empty((n_programs, width) if has_weight else (1,), dtype=torch.float32, device=x.device)
     db_part = torch.empty((n_programs, width) if has_bias else (1,), dtype=torch.float32, device=x.device)
@@ -218,42 +256,19 @@ def layer_norm_bwd(dy: torch.Tensor, x: torch.Tensor, weight: torch.Tensor | Non
     if n_rows == 0:
         zeros = torch.zeros(width, dtype=param_dtype, device=x.device)
         return dx, (zeros if has_weight else None), (zeros.clone() if has_bias else None)
-    _layer_norm_bwd_kernel[(n_programs,)](
+    wrap_triton(_layer_norm_bwd_kernel, traceable)[(n_programs,)](
         x_rows, dy_rows, dx_rows, weight, mean, rstd, dw_part, db_part,
         x_rows.stride(0), dy_rows.stride(0), dx_rows.stride(0), n_rows, width,
         HAS_WEIGHT=has_weight, HAS_BIAS=has_bias,
-        BLOCK_M=block_m, BLOCK_N=block_n, num_warps=num_warps,
+        BLOCK_M=block_m, BLOCK_N=block_n, NUM_STAGES=_BWD_STAGES, num_warps=num_warps,
     )
     dw = dw_part.sum(0).to(param_dtype) if has_weight else None
     db = db_part.sum(0).to(param_dtype) if has_bias else None
     return dx, dw, db
 
 
-class LayerNormFunction(torch.autograd.Function):
-    """y = LayerNorm(x) * weight + bias over the last dimension, with our Triton forward and backward."""
+# the kernels by name, for kernels.gpu_compile
+KERNELS = {"fwd": _layer_norm_fwd_kernel, "bwd": _layer_norm_bwd_kernel}
 
-    @staticmethod
-    def forward(ctx, x, weight, bias, eps):
-        y, mean, rstd = layer_norm_fwd(x, weight, bias, eps)
-        ctx.save_for_backward(x, weight, mean, rstd)
-        ctx.has_bias = bias is not None
-        if bias is not None:
-            ctx.bias_dtype = bias.dtype
-        return y
-
-    @staticmethod
-    def backward(ctx, dy):
-        x, weight, mean, rstd = ctx.saved_tensors
-        dx, dw, db = layer_norm_bwd(dy, x, weight, ctx.has_bias, mean, rstd)
-        if db is not None:
-            db = db.to(ctx.bias_dtype)
-        return dx, dw, db, None
-
-
-def layer_norm(x: torch.Tensor, weight: torch.Tensor | None = None, bias: torch.Tensor | None = None,
-               eps: float = 1e-5) -> torch.Tensor:
-    """LayerNorm of x over its last dimension (any leading shape); weight and bias may be None."""
-    return LayerNormFunction.apply(x, weight, bias, eps)
-
-
-__all__ = ["layer_norm", "layer_norm_fwd", "layer_norm_bwd", "LayerNormFunction", "MAX_WIDTH"]
+__all__ = ["layer_norm_fwd", "layer_norm_bwd", "check_layer_norm_inputs", "fwd_launch_config",
+           "bwd_launch_config", "KERNELS", "MAX_WIDTH"]

@@ -8,7 +8,8 @@
 #     GPU_SESSION_DRY_RUN=1 bash scripts/gpu_session.sh  # print each step, its limit, its command
 #
 # Steps: environment; the kernel tests and every gpu-marked test (the compile path included);
-# the kernel benchmark (attention at D 64/128, N 1024/4096; LayerNorm at 4 widths); training
+# the kernel benchmark (attention at D 64/128, N 1024/4096; LayerNorm at 4 widths); the kernels'
+# host overhead per call (launcher, autograd.Function, torch op); training
 # throughput at 1m, 10m, 100m and 1b, eager then compiled, at the GPU default sweep's batch
 # (256 x 64 tokens: what sweeps.plan needs); then a calibration sweep from 1m to 100m with 3 seeds
 # up to 30m, its steps sized by the planner (sweeps.run --max-minutes) to what time is left.
@@ -27,6 +28,7 @@ T_KERNEL_TESTS=${T_KERNEL_TESTS:-90}
 T_GPU_TESTS=${T_GPU_TESTS:-45}
 T_BENCH_ATTN=${T_BENCH_ATTN:-50}
 T_BENCH_LN=${T_BENCH_LN:-25}
+T_OVERHEAD=${T_OVERHEAD:-20}
 T_EAGER=${T_EAGER:-45}
 T_COMPILE=${T_COMPILE:-90}   # the calibration sweep gets the rest (at least 120 s)
 CALIB_SIZES=1m,3m,10m,30m,100m
@@ -146,6 +148,7 @@ step bench_attention "$T_BENCH_ATTN" "numpy" $PY -m kernels.bench attention \
     --out "$OUT/bench" --seq-lens 1024,4096 --head-dims 64,128
 step bench_layernorm "$T_BENCH_LN" "numpy" $PY -m kernels.bench layernorm \
     --out "$OUT/bench" --widths 1024,2048,4096,8192
+step host_overhead "$T_OVERHEAD" "numpy" $PY -m kernels.overhead --calls 200 --rounds 15
 step throughput_eager "$T_EAGER" "numpy" $PY -m minigpt.throughput --sizes 1m,10m,100m,1b \
     --kernels triton,torch --modes sync,eager --tokens-per-step 16384 --seq-len 64 --steps 20 \
     --warmup 3 --out "$OUT/throughput_eager.csv"

@@ -74,8 +74,8 @@ def test_bf16_training_parity_200_steps():
 @pytest.mark.parametrize("head_dim", [64, 128])
 def test_backward_bitwise_deterministic_on_gpu(dtype, head_dim):
     """Many programs in flight at once: any atomic or racy accumulation would show as a bit flip."""
-    from kernels.attention import attention
-    from kernels.layer_norm import layer_norm
+    from kernels.ops import attention
+    from kernels.ops import layer_norm
 
     gen = torch.Generator(device="cuda").manual_seed(3)
     shape = (4, 2048 // head_dim, 2048, head_dim)

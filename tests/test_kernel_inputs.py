@@ -14,7 +14,7 @@ cpu_only = pytest.mark.skipif(torch.cuda.is_available(), reason="checks the CPU 
 @cpu_only
 @pytest.mark.parametrize("dtype", [torch.int32, torch.float64])
 def test_layer_norm_refuses_dtypes_it_cannot_compute(dtype):
-    from kernels.layer_norm import layer_norm
+    from kernels.ops import layer_norm
 
     x = torch.arange(12).reshape(3, 4).to(dtype)
     with pytest.raises(ValueError, match=f"dtype {dtype} is not supported; valid: float32, float16"):
@@ -23,8 +23,8 @@ def test_layer_norm_refuses_dtypes_it_cannot_compute(dtype):
 
 @cpu_only
 def test_bf16_under_the_interpreter_is_refused_not_computed_wrong():
-    from kernels.attention import attention
-    from kernels.layer_norm import layer_norm
+    from kernels.ops import attention
+    from kernels.ops import layer_norm
 
     with pytest.raises(ValueError, match="bfloat16 cannot run under Triton's CPU interpreter"):
         layer_norm(torch.randn(2, 16, dtype=torch.bfloat16))
@@ -37,7 +37,7 @@ def test_bf16_under_the_interpreter_is_refused_not_computed_wrong():
 @pytest.mark.parametrize("value", [0.1, 3.7, -12.345, 1e3])
 def test_rows_of_equal_values_normalise_as_exactly_as_pytorch(value):
     """A zero-variance row: any error in the mean is multiplied by 1/sqrt(eps) ~ 316."""
-    from kernels.layer_norm import layer_norm
+    from kernels.ops import layer_norm
 
     torch.manual_seed(0)
     x, w, b = torch.full((5, 96), value), torch.randn(96), torch.randn(96)
@@ -49,7 +49,7 @@ def test_rows_of_equal_values_normalise_as_exactly_as_pytorch(value):
 
 @cpu_only
 def test_cpu_tensors_without_the_interpreter_get_the_registry_message():
-    code = ("import torch\nfrom kernels.layer_norm import layer_norm\n"
+    code = ("import torch\nfrom kernels.ops import layer_norm\n"
             "try:\n    layer_norm(torch.randn(2, 8))\nexcept ValueError as e:\n    print('MSG', e)\n")
     env = {k: v for k, v in __import__("os").environ.items() if k != "TRITON_INTERPRET"}
     proc = subprocess.run([sys.executable, "-c", code], cwd=ROOT, env=env, capture_output=True,

@@ -1,14 +1,18 @@
-"""Tests for the Triton LayerNorm (kernels/layer_norm.py) against the float64 reference.
+"""Tests for the Triton LayerNorm (kernels/layer_norm.py, through the torch op of kernels/ops.py)
+against the float64 reference.
 
 Output and every gradient (dx, dweight, dbias) are compared under one shared random upstream
-gradient, on fresh random inputs, across awkward widths (1, 1023, 4096) and leading shapes.
+gradient, on fresh random inputs, across awkward widths (1, 97, 1023, 4096) and leading shapes
+whose row counts are multiples of nothing the kernels use (91, 264 rows: the backward's persistent
+programs each walk several row blocks, the last one ragged, and their partial sums are reduced).
 fp32/fp16 run on CPU through Triton's interpreter (tests/conftest.py sets TRITON_INTERPRET=1);
 bf16 needs a GPU.
 """
 import pytest
 import torch
 
-from kernels.layer_norm import layer_norm, layer_norm_bwd, layer_norm_fwd
+from kernels.layer_norm import layer_norm_bwd, layer_norm_fwd
+from kernels.ops import layer_norm
 from kernels.reference import layer_norm_reference
 
 DEVICE = "cuda" if torch.cuda.is_available() else "cpu"
@@ -18,8 +22,10 @@ needs_cuda = pytest.mark.skipif(not torch.cuda.is_available(), reason="bf16 need
 # max |ours - reference| / max(max |reference|, 1): fp32 is rounding noise of an fp32 reduction;
 # fp16/bf16 are dominated by rounding the output itself to the storage type
 REL_TOL = {torch.float32: 1e-5, torch.float16: 1e-2, torch.bfloat16: 2e-2}
-# (8, 33, 100): 264 rows, so each persistent backward program loops over several row blocks
-SHAPES = [(1, 1, 1), (3, 1023), (2, 3, 1023), (4, 4096), (3, 7, 256), (8, 33, 100)]
+# (8, 33, 100) and (7, 13, 97): 264 and 91 rows, several 8-row blocks (1024-element backward tiles of
+# 128-wide rows) for each of the interpreter's 4 persistent backward programs, the last block ragged
+SHAPES = [(1, 1, 1), (1, 1, 1023), (3, 1023), (2, 3, 1023), (4, 4096), (3, 7, 256), (8, 33, 100),
+          (7, 13, 97)]
 
 
 def rel_err(ours: torch.Tensor, ref: torch.Tensor) -> float:

@@ -29,7 +29,7 @@ import torch
 import triton
 import triton.language as tl
 
-from . import check_kernel_tensor
+from .checks import check_kernel_tensor
 from .launch import autotune_configs, wrap_triton
 
 MIN_HEAD_DIM, MAX_HEAD_DIM = 16, 256

@@ -40,7 +40,7 @@ import torch
 import triton
 import triton.language as tl
 
-from . import check_kernel_tensor
+from .checks import check_kernel_tensor
 from .launch import INTERPRET, wrap_triton
 
 MAX_WIDTH = 65536

@@ -61,15 +61,9 @@ def _range_msg(metric: str, v, lo: float, hi: float) -> str:
     return msg
 
 
-def check_row(row, where: str) -> tuple[list[str], list[str]]:
-    """(errors, exclusions) for one row; each message starts with `where` (file:line)."""
-    if not isinstance(row, dict):
-        return [f"{where}: expected a JSON object, got {type(row).__name__}"], []
-    errors, excl = [], []
-    missing = [k for k in REQUIRED_KEYS if k not in row]
-    if missing:
-        return [f"{where}: missing key(s) {', '.join(missing)} (required: "
-                f"{', '.join(REQUIRED_KEYS)}; use null for an unknown seed or params)"], []
+def _identity_errors(row: dict, where: str) -> list[str]:
+    """What names the row: task, size, condition, ability, seed, status."""
+    errors = []
     for key in ("task", "size"):
         if not isinstance(row[key], (str, int)) or isinstance(row[key], bool) or row[key] == "":
             errors.append(f"{where}: field {key} = {row[key]!r}: expected a non-empty string")
@@ -79,9 +73,17 @@ def check_row(row, where: str) -> tuple[list[str], list[str]]:
     seed = row["seed"]
     if seed is not None and (isinstance(seed, bool) or not isinstance(seed, (int, str))):
         errors.append(f"{where}: field seed = {seed!r}: expected an integer, a string or null")
-    status = row.get("status", "ok")
-    if not isinstance(status, str):
-        errors.append(f"{where}: field status = {status!r}: expected a string such as \"ok\"")
+    shots = row.get("shots")
+    if shots is not None and (not isinstance(shots, int) or isinstance(shots, bool) or shots < 0):
+        errors.append(f"{where}: field shots = {shots!r}: expected a whole number >= 0")
+    if not isinstance(row.get("status", "ok"), str):
+        errors.append(f"{where}: field status = {row['status']!r}: expected a string such as \"ok\"")
+    return errors
+
+
+def _count_errors(row: dict, where: str) -> tuple[list[str], list[str]]:
+    """params (null: excluded), flops, n_eval, answer_len."""
+    errors, excl = [], []
     p = row["params"]
     if p is None:
         excl.append(f"{where}: params is null (size undisclosed): row excluded from the scale "
@@ -97,27 +99,35 @@ def check_row(row, where: str) -> tuple[list[str], list[str]]:
             errors.append(f"{where}: field {key} = {v!r}: expected a positive number or null")
         elif key != "flops" and float(v) != int(v):
             errors.append(f"{where}: field {key} = {v!r}: expected a whole number")
+    return errors, excl
+
+
+def _chance_errors(row: dict, where: str) -> list[str]:
     chance = row.get("chance")
-    if chance is not None:
-        if is_number(chance):
-            chance = {"exact_match": chance}
-        if not isinstance(chance, dict):
-            errors.append(f"{where}: field chance = {row['chance']!r}: expected an object "
-                          "{metric: chance level}, a number (the exact-match chance) or null")
-        else:
-            for m, c in chance.items():
-                if c is None:
-                    continue
-                if not is_finite(c):
-                    errors.append(f"{where}: field chance.{m} = {c!r}: expected a finite number "
-                                  "or null")
-                elif m in METRIC_RANGES and not METRIC_RANGES[m][0] <= c <= METRIC_RANGES[m][1]:
-                    errors.append(f"{where}: field chance.{m}: " +
-                                  _range_msg(m, c, *METRIC_RANGES[m]))
+    if chance is None:
+        return []
+    if is_number(chance):
+        chance = {"exact_match": chance}
+    if not isinstance(chance, dict):
+        return [f"{where}: field chance = {row['chance']!r}: expected an object "
+                "{metric: chance level}, a number (the exact-match chance) or null"]
+    errors = []
+    for m, c in chance.items():
+        if c is None:
+            continue
+        if not is_finite(c):
+            errors.append(f"{where}: field chance.{m} = {c!r}: expected a finite number or null")
+        elif m in METRIC_RANGES and not METRIC_RANGES[m][0] <= c <= METRIC_RANGES[m][1]:
+            errors.append(f"{where}: field chance.{m}: " + _range_msg(m, c, *METRIC_RANGES[m]))
+    return errors
+
+
+def _metric_errors(row: dict, where: str) -> tuple[list[str], list[str]]:
+    errors, excl = [], []
     for m in metric_keys(row):
         v = row[m]
         if v is None or (is_number(v) and not math.isfinite(v)):
-            if status == "ok":
+            if row.get("status", "ok") == "ok":
                 excl.append(f"{where}: {m} is {'null' if v is None else v}: value excluded")
             continue
         if not is_number(v):
@@ -127,6 +137,51 @@ def check_row(row, where: str) -> tuple[list[str], list[str]]:
         if not lo <= v <= hi:
             errors.append(f"{where}: field {m}: " + _range_msg(m, v, lo, hi))
     return errors, excl
+
+
+def _per_problem_errors(row: dict, where: str) -> list[str]:
+    """`correct` (a string of 0/1, one per problem, agreeing with n_eval and exact_match) and
+    `per_problem` ({metric: one finite number per problem})."""
+    errors, n = [], row.get("n_eval")
+    correct = row.get("correct")
+    if correct is not None:
+        if not isinstance(correct, str) or not correct or set(correct) - {"0", "1"}:
+            return [f"{where}: field correct: expected a non-empty string of 0 and 1 (problem i's "
+                    "exact-match outcome), got " + repr(correct)[:40]]
+        if is_finite(n) and len(correct) != n:
+            errors.append(f"{where}: field correct has {len(correct)} outcomes but n_eval is {n}")
+        em = row.get("exact_match")
+        if is_finite(em) and abs(correct.count("1") / len(correct) - em) > 1e-9:
+            errors.append(f"{where}: field correct gives exact match "
+                          f"{correct.count('1')}/{len(correct)}, but exact_match is {em}")
+        n = len(correct)
+    per_problem = row.get("per_problem")
+    if per_problem is None:
+        return errors
+    if not isinstance(per_problem, dict):
+        return errors + [f"{where}: field per_problem: expected an object {{metric: [values]}}"]
+    for m, values in per_problem.items():
+        if not isinstance(values, list) or not all(is_finite(v) for v in values):
+            errors.append(f"{where}: field per_problem.{m}: expected a list of finite numbers")
+        elif is_finite(n) and len(values) != n:
+            errors.append(f"{where}: field per_problem.{m} has {len(values)} values, expected "
+                          f"{int(n)} (one per problem)")
+    return errors
+
+
+def check_row(row, where: str) -> tuple[list[str], list[str]]:
+    """(errors, exclusions) for one row; each message starts with `where` (file:line)."""
+    if not isinstance(row, dict):
+        return [f"{where}: expected a JSON object, got {type(row).__name__}"], []
+    missing = [k for k in REQUIRED_KEYS if k not in row]
+    if missing:
+        return [f"{where}: missing key(s) {', '.join(missing)} (required: "
+                f"{', '.join(REQUIRED_KEYS)}; use null for an unknown seed or params)"], []
+    count_errors, excl = _count_errors(row, where)
+    metric_errors, metric_excl = _metric_errors(row, where)
+    errors = (_identity_errors(row, where) + count_errors + _chance_errors(row, where)
+              + metric_errors + _per_problem_errors(row, where))
+    return errors, excl + metric_excl
 
 
 def check_rows(rows: list, wheres: list[str] | None = None) -> tuple[list[str], list[str]]:

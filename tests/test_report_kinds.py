@@ -23,7 +23,7 @@ from sweeps import merge, report
 from sweeps.analysis.emergence import analyse, options_of
 from sweeps.analysis.simulate import simulate_rows
 from sweeps.results import ResultsError
-from sweeps.validate import read_results
+from sweeps.validate import check_rows, read_results
 
 ROOT = Path(__file__).resolve().parents[1]
 LADDER = [6e3, 25e3, 1e5]
@@ -198,3 +198,22 @@ def test_read_results_names_the_fault(tmp_path):
     (tmp_path / "results.jsonl").write_text("{oops\n")
     with pytest.raises(ResultsError, match="invalid JSON"):
         read_results(tmp_path)
+
+
+def test_per_problem_fields_that_contradict_the_row_are_refused():
+    """`correct` must be 0s and 1s, one per problem (n_eval), agreeing with exact_match; each
+    per_problem list one finite value per problem: a paired analysis on a misaligned row would be
+    silently wrong, so the row is refused with its field named."""
+    base = {"task": "t", "size": "a", "seed": 0, "params": 1e4, "n_eval": 4,
+            "exact_match": 0.5, "chance": {"exact_match": 0.1}}
+    ok = {**base, "correct": "0110", "per_problem": {"per_digit_acc": [0.5, 1, 1, 0.25]},
+          "per_digit_acc": 0.6875}
+    assert check_rows([ok])[0] == []
+    for bad, match in (({"correct": "01x0"}, "string of 0 and 1"),
+                       ({"correct": "011"}, "3 outcomes but n_eval is 4"),
+                       ({"correct": "0111"}, "gives exact match 3/4, but exact_match is 0.5"),
+                       ({"per_problem": {"per_digit_acc": [1, 1]}}, "has 2 values, expected 4"),
+                       ({"per_problem": {"edit_distance": [0, None, 1, 2]}}, "finite numbers"),
+                       ({"per_problem": [1, 2]}, "expected an object")):
+        errors = check_rows([{**ok, **bad}])[0]
+        assert errors and match in errors[0], (bad, errors)

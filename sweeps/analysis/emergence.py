@@ -189,7 +189,8 @@ def verdict(per_size: list[dict], chance: float, floor: float) -> dict:
         return out
     below = [t for t in per_size[:first] if t["status"] == "untested"]
     prev = per_size[first - 1]
-    if below:
+    if below:  # no scale is named: whether the ability was absent below it is unknown
+        out.update(emergent_size=None, emergent_params=None, emergent_flops=None, falls_back=[])
         out["reason"] = (f"{s['size']} is the first size clearly above chance, but "
                          f"{', '.join(t['size'] for t in below)} below it cannot be tested")
         return out

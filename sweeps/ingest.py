@@ -16,9 +16,12 @@ The CSV has a header row and one line per (family, model, task, metric):
     value    the score (a fraction for exact_match / per_digit_acc, unless --percent)
     n_eval   optional: number of evaluation problems (needed for intervals)
     chance   optional: the metric's chance level (same units as value)
+    seed     optional: the training seed, for families published with several seeds per size
+             (empty: null, one published model)
+    shots    optional: examples in context (k-shot; empty: 0); each k is its own curve
 
-Lines of one (family, model, task) become one result row with `seed: null` (one published
-model). The schema of the rows is docs/results-schema.md. Faults name the CSV line and column.
+Lines of one (family, model, seed, task, shots) become one result row. The schema of the rows is
+docs/results-schema.md. Faults name the CSV line and column.
 """
 from __future__ import annotations
 
@@ -29,12 +32,13 @@ import math
 import sys
 from pathlib import Path
 
-from .results import write_text_atomic
-from .results import ResultsError
+from .results import ResultsError, write_text_atomic
 from .validate import FRACTION_METRICS, check_rows, raise_errors
 
 REQUIRED = ("family", "model", "params", "task", "metric", "value")
-OPTIONAL = ("flops", "n_eval", "chance")
+OPTIONAL = ("flops", "n_eval", "chance", "seed", "shots")
+RESERVED = ("sweep", "condition", "task", "ability", "size", "seed", "shots", "params", "flops",
+            "n_eval", "chance", "status", "source")
 
 
 def _number(text: str, where: str, column: str, errors: list[str]) -> float | None:
@@ -52,86 +56,102 @@ def _number(text: str, where: str, column: str, errors: list[str]) -> float | No
     return v
 
 
+def _check_header(path: Path, fieldnames) -> None:
+    header = [h.strip() for h in (fieldnames or [])]
+    missing = [c for c in REQUIRED if c not in header]
+    if missing:
+        raise ResultsError(f"{path}:1: header lacks column(s) {', '.join(missing)}; required: "
+                           f"{', '.join(REQUIRED)}; optional: {', '.join(OPTIONAL)}")
+    unknown = [h for h in header if h not in REQUIRED + OPTIONAL and h != "source"]
+    if unknown:
+        raise ResultsError(f"{path}:1: unknown column(s) {', '.join(unknown)}; valid: "
+                           f"{', '.join(REQUIRED + OPTIONAL)} (and an optional source)")
+
+
+def _seed_and_shots(line: dict, where: str, errors: list[str]) -> tuple[object, int]:
+    """The line's seed (an integer when it reads as one, else the text; empty: None) and shots."""
+    seed = line.get("seed", "").strip() or None
+    if seed is not None and seed.lstrip("-").isdigit():
+        seed = int(seed)
+    shots = line.get("shots", "").strip() or "0"
+    if not shots.isdigit():
+        errors.append(f"{where}: column shots = {shots!r}: expected a whole number >= 0")
+        return seed, 0
+    return seed, int(shots)
+
+
+def _parse_line(line: dict, where: str, percent: bool, errors: list[str]) -> dict | None:
+    """One CSV line as {names..., numbers...}, or None (errors appended) when it is unusable."""
+    empty = [c for c in ("family", "model", "task", "metric") if not line.get(c, "").strip()]
+    if empty or line["value"].strip() == "":
+        errors += [f"{where}: column {c} is empty" for c in empty + (
+            ["value"] if line["value"].strip() == "" else [])]
+        return None
+    out = {c: line[c].strip() for c in ("family", "model", "task", "metric")}
+    if out["metric"] in RESERVED:
+        errors.append(f"{where}: column metric = {out['metric']!r} is a reserved field name")
+        return None
+    nums = {c: _number(line.get(c, ""), where, c, errors)
+            for c in ("params", "flops", "value", "n_eval", "chance")}
+    if percent and out["metric"] in FRACTION_METRICS:
+        nums["value"] = nums["value"] / 100 if nums["value"] is not None else None
+        nums["chance"] = nums["chance"] / 100 if nums["chance"] is not None else None
+    out["seed"], out["shots"] = _seed_and_shots(line, where, errors)
+    return {**out, **nums, "source": line.get("source", "").strip() or None}
+
+
+def _add(rows: dict, wheres: dict, models: dict, p: dict, where: str, errors: list[str]) -> None:
+    """Fold one parsed line into its row (one per family, model, seed, task, shots)."""
+    ident = (p["family"], p["model"])
+    prev = models.setdefault(ident, (p["params"], p["flops"], where))
+    if prev[:2] != (p["params"], p["flops"]):
+        errors.append(f"{where}: {p['family']} {p['model']} has params/flops {p['params']}/"
+                      f"{p['flops']} here but {prev[0]}/{prev[1]} at {prev[2]}")
+        return
+    key = (p["family"], p["model"], json.dumps(p["seed"]), p["task"], p["shots"])
+    if key not in rows:
+        rows[key] = {"sweep": "ingested", "condition": p["family"], "task": p["task"],
+                     "ability": p["task"], "size": p["model"], "seed": p["seed"],
+                     "shots": p["shots"], "params": p["params"], "flops": p["flops"],
+                     "n_eval": None, "chance": {}, "status": "ok", "source": p["source"]}
+        wheres[key] = where
+    row, metric, name = rows[key], p["metric"], f"{p['family']} {p['model']} {p['task']}"
+    if metric in row:
+        errors.append(f"{where}: {name} has {metric} twice")
+        return
+    row[metric] = p["value"]
+    if p["n_eval"] is not None:
+        if row["n_eval"] not in (None, p["n_eval"]):
+            errors.append(f"{where}: n_eval {p['n_eval']:g} differs from {row['n_eval']:g} "
+                          f"given earlier for {name}")
+        row["n_eval"] = p["n_eval"]
+    if p["chance"] is not None:
+        row["chance"][metric] = p["chance"]
+
+
 def read_csv(path: Path, percent: bool = False) -> tuple[list[dict], list[str]]:
     """Result rows from a CSV of published results, and each row's first CSV line ("path:line")."""
     path = Path(path)
     if not path.is_file():
         raise ResultsError(f"{path}: file not found")
+    rows, wheres, models, errors = {}, {}, {}, []
     with open(path, newline="") as f:
         reader = csv.DictReader(f)
-        header = [h.strip() for h in (reader.fieldnames or [])]
-        missing = [c for c in REQUIRED if c not in header]
-        if missing:
-            raise ResultsError(f"{path}:1: header lacks column(s) {', '.join(missing)}; required: "
-                               f"{', '.join(REQUIRED)}; optional: {', '.join(OPTIONAL)}")
-        unknown = [h for h in header if h not in REQUIRED + OPTIONAL and h != "source"]
-        if unknown:
-            raise ResultsError(f"{path}:1: unknown column(s) {', '.join(unknown)}; valid: "
-                               f"{', '.join(REQUIRED + OPTIONAL)} (and an optional source)")
-        rows: dict[tuple, dict] = {}
-        wheres: dict[tuple, str] = {}
-        models: dict[tuple, tuple] = {}
-        errors: list[str] = []
+        _check_header(path, reader.fieldnames)
         for lineno, raw in enumerate(reader, 2):
             line = {k.strip(): (v or "") for k, v in raw.items() if k is not None}
-            where = f"{path}:{lineno}"
-            if not any(v.strip() for v in line.values()):
-                continue
-            for c in ("family", "model", "task", "metric"):
-                if not line.get(c, "").strip():
-                    errors.append(f"{where}: column {c} is empty")
-            if errors and errors[-1].startswith(where):
-                continue
-            family, model, task, metric = (line[c].strip() for c in
-                                           ("family", "model", "task", "metric"))
-            nums = {c: _number(line.get(c, ""), where, c, errors)
-                    for c in ("params", "flops", "value", "n_eval", "chance")}
-            if line["value"].strip() == "":
-                errors.append(f"{where}: column value is empty")
-                continue
-            if percent and metric in FRACTION_METRICS:
-                nums["value"] = nums["value"] / 100 if nums["value"] is not None else None
-                nums["chance"] = nums["chance"] / 100 if nums["chance"] is not None else None
-            ident = (family, model)
-            prev = models.setdefault(ident, (nums["params"], nums["flops"], where))
-            if prev[:2] != (nums["params"], nums["flops"]):
-                errors.append(f"{where}: {family} {model} has params/flops {nums['params']}/"
-                              f"{nums['flops']} here but {prev[0]}/{prev[1]} at {prev[2]}")
-                continue
-            key = (family, model, task)
-            row = rows.get(key)
-            if row is None:
-                row = rows[key] = {"sweep": "ingested", "condition": family, "task": task,
-                                   "ability": task, "size": model, "seed": None,
-                                   "params": nums["params"], "flops": nums["flops"],
-                                   "n_eval": None, "chance": {}, "status": "ok",
-                                   "source": line.get("source", "").strip() or None}
-                wheres[key] = where
-            if metric in row and metric not in ("chance",):
-                errors.append(f"{where}: {family} {model} {task} has {metric} twice")
-                continue
-            if metric in ("sweep", "condition", "task", "ability", "size", "seed", "params",
-                          "flops", "n_eval", "chance", "status", "source"):
-                errors.append(f"{where}: column metric = {metric!r} is a reserved field name")
-                continue
-            row[metric] = nums["value"]
-            if nums["n_eval"] is not None:
-                if row["n_eval"] not in (None, nums["n_eval"]):
-                    errors.append(f"{where}: n_eval {nums['n_eval']:g} differs from "
-                                  f"{row['n_eval']:g} given earlier for {family} {model} {task}")
-                row["n_eval"] = nums["n_eval"]
-            if nums["chance"] is not None:
-                row["chance"][metric] = nums["chance"]
+            if any(v.strip() for v in line.values()):
+                parsed = _parse_line(line, f"{path}:{lineno}", percent, errors)
+                if parsed is not None:
+                    _add(rows, wheres, models, parsed, f"{path}:{lineno}", errors)
     raise_errors(errors)
-    out, out_wheres = [], []
-    for key, row in rows.items():
-        if row["n_eval"] is not None:
-            row["n_eval"] = int(row["n_eval"]) if float(row["n_eval"]).is_integer() else row["n_eval"]
+    for row in rows.values():
+        if row["n_eval"] is not None and float(row["n_eval"]).is_integer():
+            row["n_eval"] = int(row["n_eval"])
         row["chance"] = row["chance"] or None
-        out.append(row)
-        out_wheres.append(wheres[key])
-    if not out:
+    if not rows:
         raise ResultsError(f"{path}: no result lines")
+    out, out_wheres = list(rows.values()), [wheres[k] for k in rows]
     raise_errors(check_rows(out, out_wheres)[0])
     return out, out_wheres
 

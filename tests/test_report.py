@@ -333,6 +333,30 @@ def test_ingest_names_line_and_column(tmp_path):
     assert rows[1]["params"] is None
 
 
+def test_ingest_takes_seeds_and_shots_of_published_families(tmp_path):
+    """A family published with several seeds per size (and at several shot counts) ingests as
+    one row per (family, model, seed, task, shots): the seeds of a size are counted as seeds,
+    each shot count is its own curve, and a bad shots value names its line and column."""
+    from sweeps.ingest import main as ingest_main
+    lines = ["family,model,params,task,metric,value,n_eval,chance,seed,shots"]
+    for model, params, accs in (("S", 1e6, (0.0, 0.01)), ("M", 1e7, (0.9, 0.95))):
+        for seed, acc in enumerate(accs):
+            for shots in (0, 4):
+                lines.append(f"P,{model},{params},t,exact_match,{acc},200,0.01,{seed},{shots}")
+    csv_path = tmp_path / "seeds.csv"
+    csv_path.write_text("\n".join(lines) + "\n")
+    assert ingest_main([str(csv_path), str(tmp_path / "o")]) == 0
+    rows = read_results(tmp_path / "o")[0]
+    assert len(rows) == 8 and {r["seed"] for r in rows} == {0, 1}
+    analysis = analyse(rows, options_of(n_boot=100))
+    assert sorted(c["shots"] for c in analysis["curves"].values()) == [0, 4]
+    for c in analysis["curves"].values():
+        per_size = c["metrics"]["exact_match"]["per_size"]
+        assert [s["n_seeds"] for s in per_size] == [2, 2] and per_size[1]["n_learned"] == 2
+    csv_path.write_text(lines[0] + "\nP,S,1e6,t,exact_match,0.1,200,0.01,0,two\n")
+    assert ingest_main([str(csv_path), str(tmp_path / "o2")]) == 2
+
+
 def test_ingest_errors_name_the_csv_line(tmp_path, capsys):
     from sweeps.ingest import main as ingest_main
     bad = tmp_path / "bad.csv"

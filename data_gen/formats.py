@@ -4,7 +4,7 @@ plain     the digits most-significant first, zero-padded:   42 at width 4 -> "00
 reversed  the same digits least-significant first:          42 at width 4 -> "2400"
 
 Reversed answers let a left-to-right model produce the carry digit last, the order in which
-column addition computes it; the calibration in ANCHORS.md and the literature (e.g. Lee et al.
+column addition computes it; the project's reference calibration and the literature (e.g. Lee et al.
 2023, "Teaching Arithmetic to Small Transformers") find it much easier to learn.
 A leading sign, where a task has one, stays in front in both formats.
 """

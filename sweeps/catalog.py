@@ -32,19 +32,22 @@ def arithmetic(device_type: str) -> SweepConfig:
     (docs/benchmarks.md): trained alone, add3 was learned by no 6K model, by some 25K and 50K
     models and by every model from 100K on; mixed with add2 at this budget, models from 100K to
     1M learned it in about half the seeds whatever their size, which made the demo a lottery.
-    GPU: the GPU ladder (1M-1B) with three seeds up to 30M; its tasks and budget are a
-    first estimate pending GPU calibration.
+    GPU: the GPU ladder (1M-1B) with three seeds up to 30M; its tasks are a first estimate
+    pending GPU calibration, and its budget (1200 steps x 256 x 64 tokens) is what the planner
+    (python -m sweeps.run arithmetic --plan, from the rates measured on an H200) fits in 20
+    minutes on one H100 with a margin for evaluation and start-up: 17.3 min of training.
     """
     if device_type == "cuda":
-        # A first guess from ANCHORS.md, not yet calibrated on a GPU: addition of any length jumped
-        # below 2M parameters there, so only harder tasks can land inside 1M-1B (2-digit
-        # multiplication rose gradually over 14K-85M, 3-digit multiplication had not appeared by
-        # 202M; modular division with held-out pairs is untested).
+        # A first guess from the project's reference calibration (one H100, one seed, 2026-11-22),
+        # not yet calibrated here: addition of any length jumped below 2M parameters there, so only
+        # harder tasks can land inside 1M-1B (2-digit multiplication rose gradually over 14K-85M,
+        # 3-digit multiplication had not appeared by 202M; modular division with held-out pairs is
+        # untested). 1500 steps were planned at 21.7 min on one H100, over the 20 asked for.
         return SweepConfig(
             name="arithmetic", task_set="arith-gpu-mix", tasks=("add8", "mul2", "mul3", "mod97-div"),
             sizes=GPU_LADDER, seeds=(0, 1, 2),
-            train=TrainConfig(steps=1500, batch_size=256, seq_len=64, warmup_steps=100,
-                              eval_every=250),
+            train=TrainConfig(steps=1200, batch_size=256, seq_len=64, warmup_steps=100,
+                              eval_every=300),
             eval_size=1000, curve_eval_size=200,
             description="GPU ladder on a harder mixture (uncalibrated)")
     return SweepConfig(
@@ -103,7 +106,8 @@ def scratchpad(device_type: str) -> SweepConfig:
                   Condition("scratchpad", "scratch", "column by column, then the answer"))
     if device_type == "cuda":
         # Uncalibrated: 8-digit addition (Nye et al.'s case) and 3-digit multiplication, which
-        # had not appeared by 202M parameters when answered directly (ANCHORS.md); seq_len 128
+        # had not appeared by 202M parameters when answered directly (the project's reference
+        # calibration on an H100); seq_len 128
         # holds one add8 scratchpad example (100 tokens) or three mul3 ones (36).
         return SweepConfig(
             name="scratchpad", task_set="scratch-gpu", tasks=("add8", "mul3"), sizes=GPU_LADDER[:5],

@@ -212,10 +212,6 @@ def test_cpu_plan_simulates_largest_groups_first():
     assert alone.total_seconds == pytest.approx(2.0 + 2 * 1.5 + 2 * 6 + 10.5)
 
 
-@pytest.mark.xfail(strict=True, reason="by the H200 rates the GPU default takes 23.8 min on one "
-                                       "H100 (21.7 without checkpointing 1b, which estimate_run "
-                                       "says 80 GB needs): it needs recalibrating (issue 21); "
-                                       "remove this mark when it fits")
 def test_gpu_default_fits_twenty_minutes_on_one_h100():
     plan = build_plan(SWEEPS["arithmetic"]("cuda"), H100, workers=1)
     assert plan.total_seconds < 20 * 60, format_plan(plan)

@@ -83,11 +83,13 @@ class Trainer:
     def __init__(self, model: torch.nn.Module, stream, cfg: TrainConfig, peak_lr: float,
                  checkpoint_path: Path | None = None, tb_dir: Path | None = None,
                  on_eval: Callable[[int], dict[str, float]] | None = None,
-                 progress: bool = True, desc: str = "train",
+                 progress: bool | None = None, desc: str = "train",
                  lr_schedule: Callable[[int], float] | None = None, position: int | None = None):
         """`lr_schedule(step)`, if given, replaces the default warm-up + cosine (`lr_at`): a run
         trained in stages restarts the schedule in each stage (sweeps.stages). `position` is the
-        progress bar's line, for trainers running side by side in worker processes."""
+        progress bar's line, for trainers running side by side in worker processes. `progress`:
+        True draws a bar, False none, None (the default) one only when stderr is a terminal, so
+        a redirected log gets no bar redraws."""
         self.model, self.stream, self.cfg, self.peak_lr = model, stream, cfg, peak_lr
         self.lr_schedule = lr_schedule
         self.device = torch.device(cfg.device)
@@ -161,7 +163,8 @@ class Trainer:
         cfg = self.cfg
         tokens_per_step = cfg.batch_size * cfg.seq_len
         self.model.train()
-        bar = tqdm(total=cfg.steps, initial=self.step, desc=self.desc, disable=not self.progress,
+        bar = tqdm(total=cfg.steps, initial=self.step, desc=self.desc,
+                   disable=None if self.progress is None else not self.progress,
                    leave=False, dynamic_ncols=True, position=self.position)
         status, window_start, window_steps = "ok", time.perf_counter(), 0
         while self.step < cfg.steps:
@@ -205,18 +208,13 @@ class Trainer:
             self.writer.close()
 
 
-def main(argv: list[str] | None = None) -> int:
-    """Train one model on a task mixture; print tokens/s and the four metrics per task."""
+def _parser():
     import argparse
-    import sys
 
-    from data_gen import TASK_NAME_HELP, TrainStream, make_task
+    from data_gen import TASK_NAME_HELP
     from kernels import ATTENTION_CHOICES, NORM_CHOICES
 
-    from .config import SIZES, GPTConfig, check_device
-    from .evaluate import evaluate_examples
-    from .flops import size_warnings
-    from .model import GPT
+    from .config import SIZES
 
     parser = argparse.ArgumentParser(prog="python -m minigpt.train", description=main.__doc__,
                                      epilog=TASK_NAME_HELP,
@@ -233,7 +231,16 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--activation-checkpointing", action="store_true",
                         help="recompute each block's activations in the backward pass: less "
                              "memory for about one more forward pass of compute")
-    args = parser.parse_args(argv)
+    return parser
+
+
+def _build(parser, args):
+    """(model, stream, tasks, config, device) from the flags; a bad value is a parser error."""
+    from data_gen import TrainStream, make_task
+
+    from .config import GPTConfig, check_device
+    from .model import GPT
+
     try:
         device = check_device(args.device)
         tasks = [make_task(name) for name in args.tasks.split(",")]
@@ -243,16 +250,36 @@ def main(argv: list[str] | None = None) -> int:
         torch.manual_seed(args.seed)
         model = GPT(GPTConfig.from_size(args.size, block_size=args.seq_len, attn=args.attn,
                                         norm=args.norm), device)
-        stream = TrainStream(tasks, cfg.batch_size, cfg.seq_len, args.seed)
+        return model, TrainStream(tasks, cfg.batch_size, cfg.seq_len, args.seed), tasks, cfg, device
     except (ValueError, RuntimeError) as exc:
         parser.error(str(exc))
+
+
+def _evaluate(model, task, device) -> dict:
+    from .evaluate import evaluate_examples
+    from .gen_eval import evaluate_generative
+
+    if getattr(task, "marker", None):  # a scratchpad: generate until the end token, then parse
+        return evaluate_generative(model, task, device=device)
+    return evaluate_examples(model, task.eval_set(), device)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Train one model on a task mixture; print tokens/s and the four metrics per task."""
+    import sys
+
+    from .flops import size_warnings
+    from .threads import configure_threads
+
+    parser = _parser()
+    args = parser.parse_args(argv)
+    model, stream, tasks, cfg, device = _build(parser, args)
     for warning in size_warnings(model.config, cfg.steps, cfg.batch_size, cfg.seq_len,
                                  torch.device(device).type,
                                  activation_checkpointing=cfg.activation_checkpointing):
         print(f"warning: {warning}", file=sys.stderr)
     threads = ""
     if torch.device(device).type == "cpu":
-        from .threads import configure_threads
         count, why = configure_threads()
         threads = f", {count} CPU threads ({why})"
     print(f"size {args.size} on {device}: attention {model.attn_impl}, norm {model.norm_impl}{threads}",
@@ -266,11 +293,7 @@ def main(argv: list[str] | None = None) -> int:
           f"{result.tokens / result.wall_time_s:,.0f} tokens/s over {result.steps} steps "
           f"({result.wall_time_s:.1f}s)")
     for task in tasks:
-        if getattr(task, "marker", None):  # a scratchpad: generate until the end token, then parse
-            from .gen_eval import evaluate_generative
-            metrics = evaluate_generative(model, task, device=device)
-        else:
-            metrics = evaluate_examples(model, task.eval_set(), device)
+        metrics = _evaluate(model, task, device)
         print(f"  {task.name}: " + ", ".join(f"{k} {v:.3f}" for k, v in metrics.items()))
     return 0 if result.status == "ok" else 1
 

@@ -30,10 +30,22 @@ def _comparable(rows):
 
 @pytest.fixture(scope="module")
 def tiny_run(tmp_path_factory):
+    """The tiny sweep as a redirected run (no terminal, no --progress flag)."""
     out = tmp_path_factory.mktemp("sweep") / "run"
-    proc = run_cli("tiny", "--out", str(out), "--no-progress")
+    proc = run_cli("tiny", "--out", str(out), "--workers", "2")
     assert proc.returncode == 0, proc.stderr
     return out, proc
+
+
+def test_a_redirected_run_draws_no_progress_bars(tiny_run):
+    """Not on a terminal, a sweep prints one line per finished run and no bar redraws (a bar
+    writes carriage returns and 'it/s'): the whole log of the tiny sweep stays a few dozen
+    lines."""
+    _, proc = tiny_run
+    log = proc.stdout + proc.stderr
+    assert "\r" not in log and "it/s" not in log
+    assert sum(line.startswith("[") and "done in" in line for line in log.splitlines()) == 2
+    assert len(log.splitlines()) < 80
 
 
 def test_tiny_sweep_writes_results_curves_config_and_tables(tiny_run):

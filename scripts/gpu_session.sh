@@ -24,13 +24,13 @@ DRY=${GPU_SESSION_DRY_RUN:-0}
 T_TOTAL=${T_TOTAL:-525}      # all steps, each with its kill grace: under 9 minutes (540 s)
 GRACE=5                      # after a step's limit: SIGINT, then SIGKILL this much later
 T_ENV=${T_ENV:-15}
-T_KERNEL_TESTS=${T_KERNEL_TESTS:-90}
+T_KERNEL_TESTS=${T_KERNEL_TESTS:-85}
 T_GPU_TESTS=${T_GPU_TESTS:-40}
 T_BENCH_ATTN=${T_BENCH_ATTN:-50}
 T_BENCH_LN=${T_BENCH_LN:-25}
 T_OVERHEAD=${T_OVERHEAD:-15}
 T_EAGER=${T_EAGER:-45}
-T_COMPILE=${T_COMPILE:-90}   # the calibration sweep gets the rest (at least 120 s)
+T_COMPILE=${T_COMPILE:-85}   # the calibration sweep gets the rest (at least 120 s)
 CALIB_SIZES=1m,3m,10m,30m,100m
 export PYTHONPATH="$PWD${PYTHONPATH:+:$PYTHONPATH}" PYTHONUNBUFFERED=1
 

@@ -153,8 +153,8 @@ def test_checkpointing_one_block_keeps_its_input_besides():
 def test_memory_verdicts_and_the_recomputation_time():
     cfg = replace(SWEEPS["arithmetic"]("cuda"), sizes=("1m", "1b"))
     model = GPTConfig.from_size("1b", block_size=cfg.train.seq_len)
-    plain = estimate_run(model, 1, cfg.train.batch_size, cfg.train.seq_len)["bytes"]
-    recomputed = checkpointed_peak_bytes(model, cfg.train.batch_size, cfg.train.seq_len)
+    plain = estimate_run(model, 1, cfg.train.batch_size, cfg.train.seq_len, "cuda")["bytes"]
+    recomputed = checkpointed_peak_bytes(model, cfg.train.batch_size, cfg.train.seq_len, "cuda")
     roomy = build_plan(cfg, replace(H100, memory_bytes=plain * 1.01))
     tight = build_plan(cfg, replace(H100, memory_bytes=(plain + recomputed) / 2))
     shared = build_plan(cfg, replace(H100, memory_bytes=plain * 1.01), workers=2)
@@ -277,7 +277,8 @@ def test_gpu_session_dry_run_lists_every_step_within_nine_minutes(tmp_path):
     steps = _dry_run(OUT=str(tmp_path / "out"))
     names = [name for name, *_ in steps]
     assert names == ["environment", "kernel_tests", "gpu_tests", "bench_attention",
-                     "bench_layernorm", "throughput_eager", "throughput_compile", "calibration"]
+                     "bench_layernorm", "host_overhead", "throughput_eager", "throughput_compile",
+                     "calibration"]
     assert sum(limit + grace for _, limit, grace, _ in steps) <= 9 * 60
     assert all(limit >= 15 for _, limit, _, _ in steps)
     assert steps[-1][1] >= 120  # the calibration sweep keeps at least two minutes

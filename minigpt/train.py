@@ -95,6 +95,8 @@ class Trainer:
         self.device = torch.device(cfg.device)
         self.checkpoint_path = Path(checkpoint_path) if checkpoint_path else None
         self.on_eval, self.progress, self.desc, self.position = on_eval, progress, desc, position
+        self._compiled = None  # the compiled model, once built
+        self.eager_fallback = False  # set when "auto" compilation failed
         if cfg.activation_checkpointing and not hasattr(model, "checkpointing"):
             raise ValueError(f"activation_checkpointing needs a model with a checkpointing() "
                              f"context, as minigpt.model.GPT has; {type(model).__name__} has none")
@@ -131,6 +133,30 @@ class Trainer:
         torch.set_rng_state(state["torch_rng"])
 
     # -- the loop ------------------------------------------------------------------------------
+    def compile_mode(self) -> str | None:
+        """The torch.compile mode of the training forward pass, None for eager (TrainConfig)."""
+        mode = self.cfg.compile
+        if mode == "auto":
+            return "reduce-overhead" if self.device.type == "cuda" else None
+        return None if mode == "off" else mode
+
+    def _forward(self, x, y):
+        """The training forward pass, compiled the first time when the config asks for it. A
+        failed compilation under "auto" falls back to eager and says so; an explicit mode
+        raises, since the user asked for it."""
+        if self._compiled is None and self.compile_mode() and not self.eager_fallback:
+            self._compiled = torch.compile(self.model, mode=self.compile_mode(),
+                                           backend=self.cfg.compile_backend)
+        if self._compiled is not None and not self.eager_fallback:
+            try:
+                return self._compiled(x, y)
+            except Exception as exc:  # noqa: BLE001 - any compiler failure; re-raised if asked for
+                if self.cfg.compile != "auto":
+                    raise
+                tqdm.write(f"torch.compile failed ({type(exc).__name__}: {exc}); training eager")
+                self.eager_fallback = True
+        return self.model(x, y)
+
     def _train_step(self) -> float:
         x, y = self.stream.next_batch()
         x, y = x.to(self.device, non_blocking=True), y.to(self.device, non_blocking=True)
@@ -143,7 +169,7 @@ class Trainer:
         recompute = (self.model.checkpointing() if self.cfg.activation_checkpointing
                      else contextlib.nullcontext())
         with autocast, recompute:
-            _, loss = self.model(x, y)
+            _, loss = self._forward(x, y)
         self.optimizer.zero_grad(set_to_none=True)
         loss.backward()
         if self.cfg.grad_clip > 0:

@@ -60,6 +60,24 @@ def test_resuming_a_finished_run_reports_its_last_loss(tmp_path):
     assert again.steps == 10 and again.final_loss == done.final_loss == done.losses[-1]
 
 
+def test_a_compiled_training_step_gives_the_eager_losses():
+    """torch.compile of the training step (TrainConfig.compile, here with the aot_eager backend,
+    which traces through AOTAutograd without generating code, so it runs anywhere) trains like
+    eager: the same losses over 4 steps, to float rounding (AOTAutograd may decompose an op and
+    reorder its sums). "auto" on a CPU does not compile at all."""
+    eager = _trainer(steps=4)
+    compiled = _trainer(steps=4, compile="default", compile_backend="aot_eager")
+    assert eager.compile_mode() is None and compiled.compile_mode() == "default"
+    auto = _trainer(steps=4, compile="auto")
+    assert auto.compile_mode() is None  # a CPU: compiling each size would never be repaid
+    losses = [t.run().losses for t in (eager, compiled)]
+    torch.testing.assert_close(torch.tensor(losses[1]), torch.tensor(losses[0]), rtol=1e-5,
+                               atol=1e-6)
+    assert compiled._compiled is not None and not compiled.eager_fallback  # really compiled
+    with pytest.raises(ValueError, match="compile must be one of auto, off, default"):
+        TrainConfig(compile="fast")
+
+
 def test_warmup_then_cosine():
     cfg = TrainConfig(steps=110, warmup_steps=10, min_lr_frac=0.1)
     assert lr_at(0, 1.0, cfg) == pytest.approx(0.1)

@@ -247,16 +247,28 @@ def test_report_compares_conditions_end_to_end(tmp_path):
     assert shift["ratio"] == pytest.approx(PARAMS["s2"] / PARAMS["s4"])
     assert shift["range"][0] <= shift["ratio"] <= shift["range"][1]
     assert not cmp["paired"] and "unpaired fallback" in cmp["note"]
-    assert "uncorrected" in cmp["multiplicity"]  # no test to correct: it says so
-    # the fallback's rule: a size helps or hurts where Newcombe's interval on the answers
-    # pooled over seeds excludes 0 (newcombe_diff is checked against the published table in
-    # tests/test_inference.py); the 0.1 gap at s4 and s5 is clear on 600 answers each
+    assert cmp["multiplicity"] == "Holm over 6 sizes at alpha 0.05"
+    # the fallback's rule: Fisher's exact test on the answers pooled over seeds, Holm over the
+    # sizes, and Newcombe's interval (checked against the published table in
+    # tests/test_inference.py) must exclude 0; the 0.1 gap at s4 and s5 is clear on 600 answers
+    from scipy.stats import fisher_exact
+    counts, ps = {}, []
+    for i, s in enumerate(SIZES):
+        counts[s] = [sum(round(200 * (0.0 if i < onset else 0.6 + 0.1 * (i - onset) / 2
+                                      + 0.01 * seed)) for seed in (0, 1, 2)) for onset in (2, 4)]
+        ps.append(fisher_exact([[counts[s][0], 600 - counts[s][0]],
+                                [counts[s][1], 600 - counts[s][1]]])[1])
+    order = sorted(range(len(ps)), key=ps.__getitem__)
+    rejected, still = set(), True
+    for rank, j in enumerate(order):  # Holm, written out
+        still = still and ps[j] <= 0.05 / (len(ps) - rank)
+        if still:
+            rejected.add(j)
     want = {}
     for i, s in enumerate(SIZES):
-        counts = [sum(round(200 * (0.0 if i < onset else 0.6 + 0.1 * (i - onset) / 2
-                                    + 0.01 * seed)) for seed in (0, 1, 2)) for onset in (2, 4)]
-        _, lo, hi = newcombe_diff(counts[0], 600, counts[1], 600)
-        want[s] = "helps" if lo > 0 else "hurts" if hi < 0 else "no clear difference"
+        _, lo, hi = newcombe_diff(counts[s][0], 600, counts[s][1], 600)
+        clear = i in rejected and (lo > 0 or hi < 0)
+        want[s] = "no clear difference" if not clear else "helps" if lo > 0 else "hurts"
     assert [want[s] for s in SIZES] == ["no clear difference"] * 2 + ["helps"] * 4
     assert {d["size"]: d["verdict"] for d in cmp["sizes"]} == want
     md = (out / "report.md").read_text()

@@ -172,8 +172,8 @@ def test_the_sweep_prints_the_seed_count_table(tmp_path):
                 "--workers", "2")
     stdout, stderr = proc.communicate(timeout=300)
     assert proc.returncode == 0, stderr
-    assert "seeds that have the ability / seeds trained" in stdout
+    assert "seeds that learned / seeds trained" in stdout
     lines = [line for line in stdout.splitlines() if line.startswith("[")]  # one per run, as done
     assert sorted(line.split("]")[0] for line in lines) == ["[1/4", "[2/4", "[3/4", "[4/4"], stdout
-    assert "| curve | a seed counts from | 25k | 50k |" in stdout
-    assert json.loads((tmp_path / "run" / "report" / "emergence.json").read_text())
+    assert "| curve | 25k | 50k |" in stdout and "**0/2**" in stdout
+    assert json.loads((tmp_path / "run" / "report" / "summary.json").read_text())["curves"]

@@ -48,6 +48,23 @@ def autotuned(kernel, gpu_shapes):
 
 
 @triton.jit
+def load_tile(ptrs, offs_n, offs_d, N, D, MASKED: tl.constexpr, PAD_D: tl.constexpr):
+    """A (BLOCK_N, BLOCK_D) tile of K or V: its rows bounds-checked where MASKED (a block that may
+    cross the sequence end), its columns where PAD_D (a head dim padded to a power of two), and no
+    mask at all otherwise, so off-diagonal blocks load unmasked."""
+    if MASKED:
+        mask = (offs_n < N)[:, None]
+        if PAD_D:
+            mask = mask & (offs_d < D)[None, :]
+        tile = tl.load(ptrs, mask=mask, other=0.0)
+    elif PAD_D:
+        tile = tl.load(ptrs, mask=(offs_d < D)[None, :], other=0.0)
+    else:
+        tile = tl.load(ptrs)
+    return tile
+
+
+@triton.jit
 def _attn_fwd_blocks(acc, l_i, m_i, q, k_ptr, v_ptr, stride_kn, stride_kd, stride_vn, stride_vd,
                      offs_m, offs_d, lo, hi, qk_scale, N, D,
                      MASKED: tl.constexpr, BLOCK_N: tl.constexpr, PAD_D: tl.constexpr,
@@ -60,15 +77,7 @@ def _attn_fwd_blocks(acc, l_i, m_i, q, k_ptr, v_ptr, stride_kn, stride_kd, strid
         offs_n = start_n + tl.arange(0, BLOCK_N)
         k_ptrs = k_ptr + offs_n[:, None] * stride_kn + offs_d[None, :] * stride_kd
         v_ptrs = v_ptr + offs_n[:, None] * stride_vn + offs_d[None, :] * stride_vd
-        kv_mask = (offs_n < N)[:, None]
-        if PAD_D:
-            kv_mask = kv_mask & (offs_d < D)[None, :]
-        if MASKED:
-            k = tl.load(k_ptrs, mask=kv_mask, other=0.0)
-        elif PAD_D:
-            k = tl.load(k_ptrs, mask=(offs_d < D)[None, :], other=0.0)
-        else:
-            k = tl.load(k_ptrs)
+        k = load_tile(k_ptrs, offs_n, offs_d, N, D, MASKED, PAD_D)
         scores = tl.dot(q, tl.trans(k), input_precision=DOT_PRECISION) * qk_scale  # (BLOCK_M, BLOCK_N)
         if MASKED:
             # a key past the end sits after every real query, so the causal test drops it too
@@ -78,12 +87,7 @@ def _attn_fwd_blocks(acc, l_i, m_i, q, k_ptr, v_ptr, stride_kn, stride_kd, strid
         p = tl.exp2(scores - m_new[:, None])
         alpha = tl.exp2(m_i - m_new)
         l_i = l_i * alpha + tl.sum(p, axis=1)
-        if MASKED:
-            v = tl.load(v_ptrs, mask=kv_mask, other=0.0)
-        elif PAD_D:
-            v = tl.load(v_ptrs, mask=(offs_d < D)[None, :], other=0.0)
-        else:
-            v = tl.load(v_ptrs)
+        v = load_tile(v_ptrs, offs_n, offs_d, N, D, MASKED, PAD_D)
         acc = acc * alpha[:, None] + tl.dot(p.to(v.dtype), v, input_precision=DOT_PRECISION)
         m_i = m_new
     return acc, l_i, m_i

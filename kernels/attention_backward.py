@@ -25,7 +25,7 @@ import torch
 import triton
 import triton.language as tl
 
-from .attention import WIDE_HEAD, autotuned, launch_args, output_like, strides
+from .attention import WIDE_HEAD, autotuned, launch_args, load_tile, output_like, strides
 from .launch import INTERPRET, wrap_triton
 
 
@@ -148,25 +148,12 @@ def _attn_bwd_dq_blocks(dq, q, do, lse, delta, k_ptr, v_ptr, stride_kn, stride_k
         offs_n = start_n + tl.arange(0, BLOCK_N)
         k_ptrs = k_ptr + offs_n[:, None] * stride_kn + offs_d[None, :] * stride_kd
         v_ptrs = v_ptr + offs_n[:, None] * stride_vn + offs_d[None, :] * stride_vd
-        kv_mask = (offs_n < N)[:, None]
-        if PAD_D:
-            kv_mask = kv_mask & (offs_d < D)[None, :]
-        if MASKED:
-            k = tl.load(k_ptrs, mask=kv_mask, other=0.0)
-        elif PAD_D:
-            k = tl.load(k_ptrs, mask=(offs_d < D)[None, :], other=0.0)
-        else:
-            k = tl.load(k_ptrs)
+        k = load_tile(k_ptrs, offs_n, offs_d, N, D, MASKED, PAD_D)
         scores = tl.dot(q, tl.trans(k), input_precision=DOT_PRECISION)  # (BLOCK_M, BLOCK_N)
         p = tl.exp2(scores * qk_scale - lse[:, None])
         if MASKED:
             p = tl.where(offs_m[:, None] >= offs_n[None, :], p, 0.0)
-        if MASKED:
-            v = tl.load(v_ptrs, mask=kv_mask, other=0.0)
-        elif PAD_D:
-            v = tl.load(v_ptrs, mask=(offs_d < D)[None, :], other=0.0)
-        else:
-            v = tl.load(v_ptrs)
+        v = load_tile(v_ptrs, offs_n, offs_d, N, D, MASKED, PAD_D)
         dp = tl.dot(do, tl.trans(v), input_precision=DOT_PRECISION)
         ds = p * (dp - delta[:, None])
         dq += tl.dot(ds.to(k.dtype), k, input_precision=DOT_PRECISION)

@@ -147,8 +147,7 @@ def run_parallel(cfg, run_dir: Path, device: str, todo: list[Unit], workers: int
     are dropped, and KeyboardInterrupt is raised here. A worker's error stops the others the same
     way and is raised here once they have stopped; a worker that dies raises WorkerError."""
     import multiprocessing
-    from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
-    from concurrent.futures.process import BrokenProcessPool
+    from concurrent.futures import ProcessPoolExecutor
 
     from tqdm.auto import tqdm
 
@@ -165,35 +164,10 @@ def run_parallel(cfg, run_dir: Path, device: str, todo: list[Unit], workers: int
     tqdm.set_lock(bar_lock)  # the bars of all processes draw under one lock
     pool = ProcessPoolExecutor(max_workers=workers, mp_context=ctx, initializer=_worker_init,
                                initargs=(threads, stop_event, slots, bar_lock, os.getpid(), finished))
-    error, stopped = None, False
     try:
         pending = {pool.submit(_run_group, cfg, g, run_dir, device, progress, len(todo), job): g
                    for g in groups}
-        started = last = time.monotonic()
-        while pending:
-            done, _ = wait(pending, timeout=0.2, return_when=FIRST_COMPLETED)
-            if not progress and time.monotonic() - last >= STATUS_EVERY_S:
-                last = time.monotonic()
-                log(f"status: {finished.value} of {len(todo)} runs finished, "
-                    f"{(last - started) / 60:.0f} min elapsed")
-            if (STOP_REQUESTED.is_set() or error is not None) and not stop_event.is_set():
-                stop_event.set()
-                for future in pending:
-                    future.cancel()  # only groups no worker has started
-            for future in done:
-                pending.pop(future)
-                if future.cancelled():
-                    continue
-                try:
-                    future.result()  # the worker printed its units' lines as they finished
-                except KeyboardInterrupt:
-                    stopped = True
-                except BrokenProcessPool as exc:
-                    error = error or WorkerError(
-                        f"a worker process died ({exc}); the runs that finished are saved, and "
-                        "running the same command again resumes the rest from their checkpoints")
-                except Exception as exc:  # noqa: BLE001 - raised below, once the others stopped
-                    error = error or exc
+        error, stopped = _collect(pending, stop_event, finished, len(todo), progress, log)
     except KeyboardInterrupt:  # a second signal here: stop the workers at once
         for process in list(getattr(pool, "_processes", {}).values()):
             process.terminate()
@@ -204,3 +178,42 @@ def run_parallel(cfg, run_dir: Path, device: str, todo: list[Unit], workers: int
         raise error
     if stopped or STOP_REQUESTED.is_set():
         raise KeyboardInterrupt("stopped; finished runs are saved")
+
+
+def _collect(pending: dict, stop_event, finished, total: int, progress: bool,
+             log: Callable[[str], None]) -> tuple[BaseException | None, bool]:
+    """Wait for the submitted groups; returns (the first worker error, whether a worker was
+    stopped). Without progress bars, logs a status line every STATUS_EVERY_S. On a stop request or
+    an error, tells every worker to stop and cancels the groups no worker has started."""
+    from concurrent.futures import FIRST_COMPLETED, wait
+    from concurrent.futures.process import BrokenProcessPool
+
+    from minigpt.train import STOP_REQUESTED
+
+    error, stopped = None, False
+    started = last = time.monotonic()
+    while pending:
+        done, _ = wait(pending, timeout=0.2, return_when=FIRST_COMPLETED)
+        if not progress and time.monotonic() - last >= STATUS_EVERY_S:
+            last = time.monotonic()
+            log(f"status: {finished.value} of {total} runs finished, "
+                f"{(last - started) / 60:.0f} min elapsed")
+        if (STOP_REQUESTED.is_set() or error is not None) and not stop_event.is_set():
+            stop_event.set()
+            for future in pending:
+                future.cancel()  # only groups no worker has started
+        for future in done:
+            pending.pop(future)
+            if future.cancelled():
+                continue
+            try:
+                future.result()  # the worker printed its units' lines as they finished
+            except KeyboardInterrupt:
+                stopped = True
+            except BrokenProcessPool as exc:
+                error = error or WorkerError(
+                    f"a worker process died ({exc}); the runs that finished are saved, and "
+                    "running the same command again resumes the rest from their checkpoints")
+            except Exception as exc:  # noqa: BLE001 - raised after the others stopped
+                error = error or exc
+    return error, stopped

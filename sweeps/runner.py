@@ -114,6 +114,58 @@ def evaluate_task(model, task, examples, device) -> dict:
     return evaluate_examples(model, examples, device, per_problem=True)
 
 
+class CurveLog:
+    """The unit's learning curves: appends rows to curves.jsonl, skipping the (task, step) points
+    a resumed unit replays, and returns them as TensorBoard scalars."""
+
+    def __init__(self, cfg: SweepConfig, run_dir: Path, condition: str, size: str, seed: int,
+                 plan: dict[str, tuple[int, ...]], model: GPT, train_cfg):
+        self.cfg, self.condition, self.size, self.seed = cfg, condition, size, seed
+        self.plan, self.model, self.train_cfg = plan, model, train_cfg
+        self.path = run_dir / "curves.jsonl"
+        self.seen = {(r.get("condition", "default"), r["size"], r["seed"], r["task"], r["step"])
+                     for r in read_jsonl(self.path)}
+
+    def record(self, step: int, metrics_by_task: dict[str, dict], loss: float | None) -> dict:
+        tokens = step * self.train_cfg.batch_size * self.train_cfg.seq_len
+        key = (self.condition, self.size, self.seed)
+        rows = [{"task_set": self.cfg.task_set, "condition": self.condition, "task": name,
+                 "ability": ability_of(name), "size": self.size, "seed": self.seed, "step": step,
+                 "shots": self.plan[name][-1], "tokens": tokens,
+                 "flops": training_flops(self.model.config, tokens, self.train_cfg.seq_len),
+                 **metrics, "train_loss": loss}
+                for name, metrics in metrics_by_task.items() if (*key, name, step) not in self.seen]
+        if rows:  # a resumed unit replays steps it had evaluated: those rows exist already
+            append_jsonl_atomic(self.path, rows)
+            self.seen.update((*key, r["task"], step) for r in rows)
+        return {f"eval/{name}/{k}": v for name, m in metrics_by_task.items() for k, v in m.items()
+                if v is not None}
+
+
+def unit_stream(cfg: SweepConfig, condition: str, trained, train_cfg, steps: int, seed: int,
+                device: str):
+    """The unit's training stream: staged (pre-training, then tuning, ...: sweeps.stages) or one
+    mixture of the trained tasks."""
+    cond = cfg.condition(condition)
+    if cond.stages:
+        return stages.staged_stream(cfg, cond, steps, seed, make_stream, device)
+    return make_stream(cfg.stream, device, trained, train_cfg.batch_size, train_cfg.seq_len, seed)
+
+
+def final_evaluation(model, tasks, plan, run_dir: Path, unit: tuple[str, str, int],
+                     device: str) -> dict:
+    """Every (task, shots) of the plan on its full fixed problem set; writes the unit's per-problem
+    samples and returns (task, shots) -> metrics with per-problem outcomes."""
+    sets = {(t.name, k): few_shot_set(t, k) for t in tasks for k in plan[t.name]}
+    metrics = {key: evaluate_task(model, task, sets[key], device)
+               for task in tasks for key in [(task.name, k) for k in plan[task.name]]}
+    samples = samples_path(run_dir, *unit)
+    samples.parent.mkdir(parents=True, exist_ok=True)
+    write_sample_records(samples, [rec for key, m in metrics.items()
+                                   for rec in sample_records(key[0], key[1], sets[key], m)])
+    return metrics
+
+
 def train_unit(cfg: SweepConfig, condition: str, size: str, seed: int, run_dir: Path, device: str,
                progress: bool = True, log: Callable[[str], None] = print,
                position: int | None = None) -> list[dict]:
@@ -121,15 +173,12 @@ def train_unit(cfg: SweepConfig, condition: str, size: str, seed: int, run_dir: 
     `position`: the progress bar's line (worker processes)."""
     cond = cfg.condition(condition)
     tasks = [make_task(name, eval_size=cfg.eval_size) for name in cfg.eval_tasks(condition)]
-    trained = [t for t in tasks if t.name in cfg.condition(condition).tasks(cfg.tasks)]
+    trained = [t for t in tasks if t.name in cond.tasks(cfg.tasks)]
     plan = shot_plan(cfg, condition)[0]  # task -> the shot counts that fit its context
     # curves during training: each task at its largest shot count
     curve_sets = {t.name: few_shot_set(t, plan[t.name][-1], limit=cfg.curve_eval_size)
                   for t in tasks}
     unit = unit_name(condition, size, seed)
-    curves_path = run_dir / "curves.jsonl"
-    seen = {(r.get("condition", "default"), r["size"], r["seed"], r["task"], r["step"])
-            for r in read_jsonl(curves_path)}
 
     torch.manual_seed(seed)
     model = GPT(GPTConfig.from_size(size, block_size=cfg.train.seq_len, attn=cfg.attn,
@@ -138,31 +187,13 @@ def train_unit(cfg: SweepConfig, condition: str, size: str, seed: int, run_dir: 
     train_cfg = replace(cfg.train, seed=seed, device=device, steps=steps,
                         checkpoint_every=cfg.train.checkpoint_every or max(1, steps // 10),
                         activation_checkpointing=checkpointing_needed(cfg, model, device, log))
-    if cond.stages:  # pre-training, then tuning, ...: see sweeps.stages
-        stream = stages.staged_stream(cfg, cond, steps, seed, make_stream, device)
-    else:
-        stream = make_stream(cfg.stream, device, trained, train_cfg.batch_size, train_cfg.seq_len,
-                             seed)
-
-    def record_curve(step: int, metrics_by_task: dict[str, dict], loss: float | None) -> dict:
-        tokens = step * train_cfg.batch_size * train_cfg.seq_len
-        rows = [{"task_set": cfg.task_set, "condition": condition, "task": name,
-                 "ability": ability_of(name), "size": size, "seed": seed, "step": step,
-                 "shots": plan[name][-1],
-                 "tokens": tokens, "flops": training_flops(model.config, tokens, train_cfg.seq_len),
-                 **metrics, "train_loss": loss}
-                for name, metrics in metrics_by_task.items()
-                if (condition, size, seed, name, step) not in seen]
-        if rows:  # a resumed unit replays steps it had evaluated: those rows exist already
-            append_jsonl_atomic(curves_path, rows)
-            seen.update((condition, size, seed, r["task"], step) for r in rows)
-        return {f"eval/{name}/{k}": v for name, m in metrics_by_task.items() for k, v in m.items()
-                if v is not None}
+    stream = unit_stream(cfg, condition, trained, train_cfg, steps, seed, device)
+    curves = CurveLog(cfg, run_dir, condition, size, seed, plan, model, train_cfg)
 
     def on_eval(step: int) -> dict:
         metrics = {t.name: records.aggregate(evaluate_task(model, t, curve_sets[t.name], device))
                    for t in tasks}
-        return record_curve(step, metrics, trainer.losses[-1] if trainer.losses else None)
+        return curves.record(step, metrics, trainer.losses[-1] if trainer.losses else None)
 
     ckpt = run_dir / "ckpt" / f"{unit}.pt"
     ckpt.parent.mkdir(parents=True, exist_ok=True)
@@ -179,18 +210,12 @@ def train_unit(cfg: SweepConfig, condition: str, size: str, seed: int, run_dir: 
     if trainer.step:
         log(f"  resuming {unit} from its checkpoint at step {trainer.step}")
     result = stages.run_in_stages(trainer, stream.bounds, shared) if cond.stages else trainer.run()
-    metrics, sets = {}, {}  # (task, shots) -> metrics with per-problem outcomes; their problems
+    metrics = {}  # (task, shots) -> metrics with per-problem outcomes
     if result.status == "ok":
-        sets = {(t.name, k): few_shot_set(t, k) for t in tasks for k in plan[t.name]}
-        metrics = {(t.name, k): evaluate_task(model, t, sets[t.name, k], device)
-                   for t in tasks for k in plan[t.name]}
-        trainer.log_scalars(record_curve(result.steps, {
+        metrics = final_evaluation(model, tasks, plan, run_dir, (condition, size, seed), device)
+        trainer.log_scalars(curves.record(result.steps, {
             t.name: records.aggregate(metrics[t.name, plan[t.name][-1]]) for t in tasks},
             result.final_loss))
-        samples = samples_path(run_dir, condition, size, seed)
-        samples.parent.mkdir(parents=True, exist_ok=True)
-        write_sample_records(samples, [rec for key, m in metrics.items()
-                                       for rec in sample_records(key[0], key[1], sets[key], m)])
         if cfg.keep_checkpoints:  # the final model, not the last periodic checkpoint
             trainer.save_checkpoint()
     trainer.close()

@@ -9,7 +9,8 @@ lazy import is still a dependency), relative imports resolved, and the module gr
   no sweep; the running side of sweeps never imports the analysis except through the one report
   command (sweeps/report.py), and the analysis imports of the running side only its readers
   (sweeps.results, sweeps.validate);
-- no module over about 400 lines (Triton kernel files, whose kernel bodies run long, get 500).
+- no module over about 400 lines (Triton kernel files, whose kernel bodies run long, get 500);
+- no function or method over MAX_FUNCTION_LINES lines: one that long is doing several jobs.
 """
 from __future__ import annotations
 
@@ -21,6 +22,7 @@ import pytest
 ROOT = Path(__file__).resolve().parent.parent
 PACKAGES = ("data_gen", "kernels", "minigpt", "sweeps")
 MAX_LINES, MAX_KERNEL_LINES = 400, 500
+MAX_FUNCTION_LINES = 70
 
 
 def _module_name(path: Path) -> str:
@@ -160,3 +162,13 @@ def test_modules_stay_short(module):
     path = _modules()[module]
     limit = MAX_KERNEL_LINES if module.startswith("kernels.") else MAX_LINES
     assert len(path.read_text().splitlines()) <= limit, f"{path.relative_to(ROOT)} is too long"
+
+
+@pytest.mark.parametrize("module", sorted(_modules()))
+def test_functions_stay_short(module):
+    tree = ast.parse(_modules()[module].read_text())
+    long = [f"{node.name} ({node.end_lineno - node.lineno + 1} lines, from line {node.lineno})"
+            for node in ast.walk(tree)
+            if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef))
+            and node.end_lineno - node.lineno + 1 > MAX_FUNCTION_LINES]
+    assert long == [], f"{module}: split by job: {', '.join(long)}"

@@ -430,3 +430,24 @@ def test_plots_show_chance_and_floor_no_empty_panels_and_missing_flops():
         chance = CHANCE[metric]
         assert {chance, round(chance + 0.05 * (1 - chance), 6)} <= levels  # chance and floor
     plt.close(fig)
+
+
+def test_projector_figure_has_one_dot_per_seed_filled_when_learned(built):
+    """The class preset's figure: every seed of every size is one dot, filled exactly when the
+    report counts that seed as having learned, and the title carries the verdict."""
+    import matplotlib.pyplot as plt
+    from matplotlib.colors import to_rgba
+
+    from sweeps.analysis.plots import seeds_figure
+    run, out, _ = built
+    assert (out / "add_seeds.png").stat().st_size > 10_000
+    curve = json.loads((out / "analysis.json").read_text())["curves"]["add"]
+    fig = seeds_figure("add", curve)
+    ax = fig.axes[0]
+    dots = [c for c in ax.collections if len(c.get_offsets())]
+    per_size = curve["metrics"]["exact_match"]["per_size"]
+    assert len(dots) == sum(len(p["seeds"]) for p in per_size)
+    filled = sum(tuple(c.get_facecolor()[0]) != to_rgba("white") for c in dots)
+    assert filled == sum(p["n_learned"] for p in per_size) == 6  # s3-s5, both seeds
+    assert "emergent at s3" in ax.get_title()
+    plt.close(fig)

@@ -27,7 +27,7 @@ from .compare import compare_pair, curve_handle
 from .curves import condition_of, group_curves, is_ok, scale_points
 from .emergence import analyse, options_of
 from .hparams import write_hparams
-from .plots import plot_ability, plot_training
+from .plots import plot_ability, plot_seeds, plot_training
 from .samples import samples_section
 from .summary import dumps, summary
 from .tables import emergence_table, seed_table, task_tables
@@ -106,6 +106,7 @@ def figures(run_dir: Path, out: Path, analysis: dict) -> dict[str, list[Path]]:
                 and condition_of(r) == c["condition"] and (r.get("shots") or 0) == c["shots"]]
         sizes = [s["size"] for s in (c["metrics"].get("exact_match") or {}).get("per_size", [])]
         made.setdefault(c["ability"], []).append(plot_training(label, mine, sizes, out))
+        made[c["ability"]].append(plot_seeds(label, c, out))
     return {a: [p for p in ps if p is not None] for a, ps in made.items()}
 
 

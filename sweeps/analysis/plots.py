@@ -10,6 +10,8 @@
 - The emergent scale (first size clearly above chance) is a star; FLOPs panels say which sizes
   have no FLOPs recorded instead of dropping them silently.
 - A metric with no data in any curve gets no panel (no empty "no data" panels).
+- For a projector (plot_seeds): exact match against size alone, one large dot per seed, the
+  seeds that learned filled and the others hollow, and the verdict in the title.
 """
 from __future__ import annotations
 
@@ -168,3 +170,51 @@ def plot_training(label: str, curves: list[dict], size_order: list[str], out: Pa
     fig.savefig(path, dpi=90)
     plt.close(fig)
     return path
+
+
+def plot_seeds(label: str, curve: dict, out: Path) -> Path | None:
+    """`{label}_seeds.png` (seeds_figure); None when the curve has no exact match to show."""
+    fig = seeds_figure(label, curve)
+    if fig is None:
+        return None
+    path = out / f"{safe_name(label)}_seeds.png"
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+    return path
+
+
+def seeds_figure(label: str, curve: dict):
+    """Exact match (%) against parameters, one dot per seed, in type large enough to read from
+    the back of a room. Seeds that learned (the report's rule) are filled, the others hollow; the
+    dashed line is chance; the title gives the verdict."""
+    m = (curve.get("metrics") or {}).get("exact_match")
+    ps = [p for p in (m or {}).get("per_size", []) if p.get("params") and p.get("seeds")]
+    if not ps:
+        return None
+    fig, ax = plt.subplots(figsize=(9, 6))
+    for p in ps:
+        for j, seed in enumerate(p["seeds"]):
+            spread = 1 + 0.06 * (j - (len(p["seeds"]) - 1) / 2)  # side by side, not on top
+            ax.scatter([p["params"] * spread], [100 * seed["value"]], s=160, zorder=3, lw=2,
+                       color=_COLOURS[0] if seed.get("learned") else "white",
+                       edgecolors=_COLOURS[0])
+    ax.plot([p["params"] for p in ps], [100 * p["mean"] for p in ps], color=_COLOURS[0], lw=2,
+            alpha=0.5)
+    if m.get("chance") is not None:
+        ax.axhline(100 * m["chance"], color="grey", ls="--", lw=1.5)
+    ax.scatter([], [], s=160, lw=2, color=_COLOURS[0], label="a seed that learned")
+    ax.scatter([], [], s=160, lw=2, color="white", edgecolors=_COLOURS[0], label="one that did not")
+    ax.legend(fontsize=14, loc="upper left")
+    ax.set_xscale("log")
+    ax.set_xticks([p["params"] for p in ps], [p["size"] for p in ps])
+    ax.xaxis.set_minor_formatter(NullFormatter())
+    ax.set_ylim(-5, 105)
+    ax.tick_params(labelsize=16)
+    ax.set_xlabel("model size (non-embedding parameters)", fontsize=18)
+    ax.set_ylabel("exact match, % (one dot per seed)", fontsize=18)
+    verdict = m.get("verdict", "undetermined").replace("_", " ")
+    where = f" at {m['emergent_size']}" if m.get("emergent_size") else ""
+    ax.set_title(f"{label}: {verdict}{where}", fontsize=20)
+    ax.grid(alpha=0.3)
+    fig.tight_layout()
+    return fig

@@ -11,6 +11,8 @@ Tasks are named by strings that are also their constructors (see `make_task`):
     icl-op2                  hidden operator (task recognition): "12?34=+0046", '?' one of + - *
     icl-rule7, icl-rule7-new hidden rule (a*x + b*y) mod p (task learning), on training rules /
                              on held-out rules; icl-rule7-t20 trains only 20 rules (data_gen.icl)
+    icl-recall8              associative recall: a fresh map of 8 letters to digits per episode,
+                             "c=5", the query's value found among the shown pairs (data_gen.recall)
 """
 from __future__ import annotations
 
@@ -23,6 +25,7 @@ from .fast_stream import FastTrainStream
 from .icl import (EpisodeStream, HiddenOpTask, HiddenRuleTask, LinearRuleTask, few_shot_set,
                   heldout_task_name, max_shots, shots_fit)
 from .modular import MOD_OPERATIONS, ModularTask
+from .recall import RecallTask
 from .scratchpad import MARKER, ScratchpadTask, parse_final, split_steps, step_accuracy
 from .stream import IGNORE_INDEX, TrainStream
 from .task import Example, Task
@@ -33,12 +36,15 @@ _ARITH = re.compile(r"^(add|sub|mul)(\d+)(-rev|-scratch)?$")
 _MOD = re.compile(r"^mod(\d+)-(add|sub|mul|div|poly)(-rev)?$")
 _ICL_OP = re.compile(r"^icl-op(\d+)$")
 _ICL_RULE = re.compile(r"^icl-rule(\d+)(?:-t(\d+))?(-new)?$")
+_ICL_RECALL = re.compile(r"^icl-recall(\d+)$")
 
 TASK_NAME_HELP = ("task names look like add3, sub2, mul2, add4-rev (n-digit arithmetic: add, sub, mul; "
                   "-rev reverses the answer, -scratch writes a scratchpad first), mod97-add "
                   "(modular: add, sub, mul, div, poly; -rev), or in-context tasks with a hidden rule: "
                   "icl-op2 (operator hidden behind '?'), icl-rule7 / icl-rule7-new ((a*x+b*y) mod 7 "
-                  "on training / held-out rules; -t20: only 20 training rules); add2-words[-k3|-held|-all|-t05] "
+                  "on training / held-out rules; -t20: only 20 training rules), icl-recall8 "
+                  "(associative recall: a fresh map of 8 letters to digits per episode); "
+                  "add2-words[-k3|-held|-all|-t05] "
                   "phrases a task in natural-language templates")
 
 # A task format as a name suffix: "" is the plain answer. Conditions of a sweep name these.
@@ -90,6 +96,8 @@ def make_task(name: str, eval_size: int = 500) -> Task:
         return LinearRuleTask(int(m.group(1)), heldout=bool(m.group(3)),
                               n_train_rules=int(m.group(2)) if m.group(2) else None,
                               eval_size=eval_size)
+    if m := _ICL_RECALL.match(name):
+        return RecallTask(int(m.group(1)), eval_size=eval_size)
     if name.endswith("-scratch") and _MOD.match(name[: -len("-scratch")]):
         raise ValueError(f"unknown task '{name}': scratchpad formats exist for n-digit add, sub "
                          f"and mul only; {TASK_NAME_HELP}")
@@ -114,5 +122,5 @@ __all__ = [
     "ScratchpadTask", "MARKER", "parse_final", "split_steps", "step_accuracy", "FORMAT_SUFFIXES",
     "base_task", "with_format", "check_task_format", "EpisodeStream", "HiddenOpTask",
     "HiddenRuleTask", "LinearRuleTask", "few_shot_set", "heldout_task_name", "make_stream",
-    "max_shots", "shots_fit", "FastTrainStream", "FastEpisodeStream",
+    "max_shots", "shots_fit", "FastTrainStream", "FastEpisodeStream", "RecallTask",
 ]

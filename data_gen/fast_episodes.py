@@ -10,8 +10,9 @@ Same contract as EpisodeStream and FastTrainStream (tested in tests/test_fast_ep
 - `state_dict()` / `load_state_dict()` carry the generator's state into checkpoints.
 
 Every hidden-rule task has one example length, so a row of task t holds room // length examples:
-the batch is built per task in one vectorised call, each example drawn with its row's rule.
-Vectorised: `icl-op<n>` and `icl-rule<p>`; a plain task in the mixture uses
+the batch is built per task in one vectorised call (`episodes`), each example drawn with its row's
+rule. Vectorised: `icl-op<n>`, `icl-rule<p>` and `icl-recall<m>` (a fresh map per row); a plain
+task in the mixture uses
 data_gen.fast_stream's sampler for it. A mixture holding a task whose examples vary in length
 falls back to EpisodeStream row by row, each batch seeded from this stream's generator.
 """
@@ -23,8 +24,11 @@ import numpy as np
 
 from .fast_stream import NumpyStream, const_tokens, digits, one_length, sampler_for
 from .icl import HIDDEN_OPS, EpisodeStream, HiddenOpTask, HiddenRuleTask, LinearRuleTask
+from .recall import KEYS, VALUES, RecallTask
 from .task import Task
 from .tokenizer import PAD_ID, STOI
+
+VECTORISED = (HiddenOpTask, LinearRuleTask, RecallTask)
 
 
 def _held_out(sorted_keys: np.ndarray, keys: np.ndarray) -> np.ndarray:
@@ -34,7 +38,17 @@ def _held_out(sorted_keys: np.ndarray, keys: np.ndarray) -> np.ndarray:
     return sorted_keys[at] == keys
 
 
-class _OpSampler:
+class _ListedRules:
+    """Episodes of a task with a list of `n_rules` rules: one uniform rule per row, its examples
+    drawn by `sample(rng, rule)` with the rule given per example."""
+
+    def episodes(self, rng: np.random.Generator, n_rows: int, k: int) -> np.ndarray:
+        """(n_rows * k, length) tokens: k examples of each row's rule, row by row."""
+        rule = rng.integers(0, self.n_rules, n_rows, dtype=np.int64)
+        return self.sample(rng, np.repeat(rule, k))
+
+
+class _OpSampler(_ListedRules):
     """icl-op<n>: "x?y=" + sign + 2n digits + "\\n", the operation given per example."""
 
     def __init__(self, task: HiddenOpTask):
@@ -67,7 +81,7 @@ class _OpSampler:
                                digits(np.abs(value), 2 * n), const_tokens("\n", m)], axis=1)
 
 
-class _LinearRuleSampler:
+class _LinearRuleSampler(_ListedRules):
     """icl-rule<p>: "x:y=" + z, z = (a*x + b*y) mod p, each operand and z in `width` digits."""
 
     def __init__(self, task: LinearRuleTask):
@@ -99,7 +113,7 @@ class _LinearRuleSampler:
                                digits(z, w), const_tokens("\n", m)], axis=1)
 
 
-class _PlainSampler:
+class _PlainSampler(_ListedRules):
     """A plain task in an episode mixture: its fast_stream sampler, rules ignored."""
 
     n_rules = 1
@@ -112,7 +126,30 @@ class _PlainSampler:
         return self.inner.sample(rng, rule.size)
 
 
+class _RecallSampler:
+    """icl-recall<m>: a fresh map of m distinct letters to digits per row, then "key=value\\n"
+    pairs of it drawn with replacement (data_gen.recall)."""
+
+    length, answer_start = 4, 2
+
+    def __init__(self, task: RecallTask):
+        self.m = task.m
+        self.key_ids = np.array([STOI[c] for c in KEYS], dtype=np.int64)
+
+    def episodes(self, rng: np.random.Generator, n_rows: int, k: int) -> np.ndarray:
+        keys = np.argsort(rng.random((n_rows, len(KEYS))), axis=1)[:, : self.m]  # distinct
+        values = rng.integers(0, VALUES, (n_rows, self.m), dtype=np.int64)
+        pick = rng.integers(0, self.m, (n_rows, k), dtype=np.int64)
+        key = np.take_along_axis(keys, pick, axis=1).reshape(-1)
+        value = np.take_along_axis(values, pick, axis=1).reshape(-1)
+        m = key.size
+        return np.concatenate([self.key_ids[key][:, None], const_tokens("=", m), digits(value, 1),
+                               const_tokens("\n", m)], axis=1)
+
+
 def episode_sampler_for(task: Task):
+    if type(task) is RecallTask:
+        return _RecallSampler(task)
     if type(task) is HiddenOpTask:
         return _OpSampler(task)
     if type(task) is LinearRuleTask:
@@ -128,7 +165,7 @@ class FastEpisodeStream(NumpyStream):
     def __init__(self, tasks: Sequence[Task], batch_size: int, seq_len: int, seed: int,
                  weights: Sequence[float] | None = None):
         super().__init__(tasks, batch_size, seq_len, seed, weights)
-        if not all(type(t) in (HiddenOpTask, LinearRuleTask) or
+        if not all(type(t) in VECTORISED or
                    (not isinstance(t, HiddenRuleTask) and one_length(t)) for t in self.tasks):
             self._pack_row_by_row(EpisodeStream, weights)
             return
@@ -148,8 +185,7 @@ class FastEpisodeStream(NumpyStream):
             if rows.size == 0:
                 continue
             k, length = int(self.per_row[t]), sampler.length
-            rule = self.rng.integers(0, sampler.n_rules, rows.size, dtype=np.int64)
-            examples = sampler.sample(self.rng, np.repeat(rule, k))  # k examples per row's rule
+            examples = sampler.episodes(self.rng, rows.size, k)  # k examples per row's rule
             data[rows, : k * length] = examples.reshape(rows.size, k * length)
             mask = np.zeros(length, dtype=bool)
             mask[sampler.answer_start:] = True

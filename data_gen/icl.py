@@ -6,7 +6,8 @@ k-shot prompts
     `few_shot_set(task, k)` builds one for every evaluation problem. The solved examples come from
     the task's training sampler, which never yields an evaluation problem, and are fixed per
     (task, query): the same for every model, size and seed, and nested (the 2-shot examples are
-    the first two of the 4-shot ones). `shots_fit(task, k, seq_len)` says whether a k-shot
+    the first two of the 4-shot ones; for data_gen.recall, a subset of them, the query's own pair
+    among them). `shots_fit(task, k, seq_len)` says whether a k-shot
     episode fits one training context (seq_len + 1 tokens, as in the stream).
 
 Hidden-rule tasks (names are registered in `data_gen.make_task`)
@@ -24,6 +25,8 @@ Hidden-rule tasks (names are registered in `data_gen.make_task`)
                      Encoded (p=7, rule (2, 3)): "3:4=4", as 2*3 + 3*4 = 18 = 2*7 + 4.
     icl-rule{p}-t{N} the same with only N training rules (the held-out rules do not change with N):
                      the "number of training rules" knob of He et al.
+    icl-recall{m}    associative recall, a fresh map of m letters to digits in every episode
+                     (data_gen.recall: the task of induction heads, Olsson et al. 2022).
 
 Training rows for hidden-rule tasks are episodes (see EpisodeStream): one hidden rule per context,
 its examples one after another, loss on every answer, so the model is trained at every shot count
@@ -78,9 +81,10 @@ def few_shot_set(task: Task, k: int, limit: int | None = None) -> list[Example]:
     """The task's evaluation problems (the first `limit`), each preceded by k solved examples.
 
     Plain tasks: the solved examples are draws of the task's training sampler, which never yields
-    an evaluation problem. Hidden-rule tasks (those with `shot_pool`): draws of the query's own
-    hidden rule from its pool of non-evaluation pairs, without repeats. Either way the draws are
-    seeded by the task's name and the query's index only, so they are nested in k."""
+    an evaluation problem. Hidden-rule tasks: their `shots_for`, by default draws of the query's
+    own hidden rule from its pool of non-evaluation pairs, without repeats (data_gen.recall shows
+    the query's own pair among k of its map). Either way the draws are seeded by the task's name
+    and the query's index only, so they are nested in k."""
     if not isinstance(k, int) or k < 0:
         raise ValueError(f"k (the number of shots) must be a non-negative integer, got {k!r}")
     queries = task.eval_set()[:limit]
@@ -89,12 +93,8 @@ def few_shot_set(task: Task, k: int, limit: int | None = None) -> list[Example]:
     out = []
     for i, query in enumerate(queries):
         rng = random.Random(name_seed(task.name, f"shots|{i}"))
-        if hasattr(task, "shot_pool"):
-            pool = task.shot_pool(i)
-            if len(pool) < k:
-                raise ValueError(f"{task.name}: only {len(pool)} non-evaluation examples share a "
-                                 f"query's rule, fewer than k={k}")
-            shots = rng.sample(pool, k)
+        if isinstance(task, HiddenRuleTask):
+            shots = task.shots_for(i, k, rng)
         else:
             shots = [task.sample_train(rng) for _ in range(k)]
         out.append(episode_text(shots, query))
@@ -109,20 +109,37 @@ class HiddenRuleTask(Task):
     """A task whose examples depend on a rule hidden for the whole sequence.
 
     rule_list()                 every rule training can use
+    sample_rule(rng)            one training rule, uniformly (a task with endless rules, such as
+                                data_gen.recall's fresh maps, draws one instead of listing them)
     sample_with_rule(rng, r)    a training example of rule r (never an evaluation problem)
     sample_train(rng)           a training example of a uniformly drawn training rule
     shot_pool(i)                the solved examples that may precede evaluation query i
+    shots_for(i, k, rng)        the k solved examples before query i (default: k of shot_pool(i))
     """
 
     def rule_list(self) -> list:
         raise NotImplementedError
 
+    def sample_rule(self, rng: random.Random):
+        rules = self.rule_list()
+        return rules[rng.randrange(len(rules))]
+
     def sample_with_rule(self, rng: random.Random, rule) -> Example:
         raise NotImplementedError
 
     def sample_train(self, rng: random.Random) -> Example:
-        rules = self.rule_list()
-        return self.sample_with_rule(rng, rules[rng.randrange(len(rules))])
+        return self.sample_with_rule(rng, self.sample_rule(rng))
+
+    def shot_pool(self, i: int) -> list[Example]:
+        raise NotImplementedError
+
+    def shots_for(self, i: int, k: int, rng: random.Random) -> list[Example]:
+        """k draws without repeats from shot_pool(i), by `rng`."""
+        pool = self.shot_pool(i)
+        if len(pool) < k:
+            raise ValueError(f"{self.name}: only {len(pool)} non-evaluation examples share a "
+                             f"query's rule, fewer than k={k}")
+        return rng.sample(pool, k)
 
 
 @dataclass
@@ -357,8 +374,7 @@ class EpisodeStream(TrainStream):
     def _row(self) -> tuple[list[int], list[int]]:
         task = self.rng.choices(self.tasks, weights=self.weights)[0]
         if isinstance(task, HiddenRuleTask):
-            rules = task.rule_list()
-            rule = rules[self.rng.randrange(len(rules))]
+            rule = task.sample_rule(self.rng)
             draw = lambda: task.sample_with_rule(self.rng, rule)  # noqa: E731
         else:
             draw = lambda: task.sample_train(self.rng)  # noqa: E731

@@ -95,13 +95,31 @@ def needs_activation_checkpointing(config: GPTConfig, batch_size: int, seq_len: 
                      f"{memory_bytes / 2**30:.2f} GiB: lower the batch size or the context length")
 
 
+_GPU_SHARE = {"fraction": 1.0}  # this process's share of the GPU (set_gpu_memory_share)
+
+
+def set_gpu_memory_share(fraction: float, device: str | None = None) -> None:
+    """Give this process `fraction` of the GPU's memory: several worker processes training on one
+    GPU each take 1/workers. PyTorch's caching allocator then refuses (out of memory) past the
+    share instead of starving the other processes, and memory_bytes("cuda") reports the share,
+    so a unit that would not fit in it trains with activation checkpointing."""
+    if not 0 < fraction <= 1:
+        raise ValueError(f"a GPU memory share is a fraction in (0, 1], got {fraction}")
+    import torch
+    _GPU_SHARE["fraction"] = float(fraction)
+    if torch.cuda.is_available():
+        torch.cuda.set_per_process_memory_fraction(fraction, device)
+
+
 def memory_bytes(device_type: str) -> float | None:
-    """The memory of the device type here in bytes (the GPU's, or the machine's RAM), or None."""
+    """The memory of the device type here in bytes (this process's share of the GPU's, or the
+    machine's RAM), or None."""
     import os
 
     import torch
     if device_type == "cuda" and torch.cuda.is_available():
-        return float(torch.cuda.get_device_properties(0).total_memory)
+        total = torch.cuda.get_device_properties(0).total_memory
+        return float(total * _GPU_SHARE["fraction"])
     try:
         return float(os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES"))
     except (ValueError, OSError, AttributeError):

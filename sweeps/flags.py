@@ -69,7 +69,9 @@ def _where_flags(g) -> None:
                    help="train this many runs at once, each in its own process with an equal "
                         "share of the CPU threads (auto: one per thread on a CPU, as long as "
                         "there are runs for them; 1 on a GPU). On 2 cores, 2 one-thread workers "
-                        "train 1.15-1.6x as many steps per second as one two-thread process")
+                        "train 1.15-1.6x as many steps per second as one two-thread process. On "
+                        "a GPU, N workers share it, each with 1/N of its memory (a unit that "
+                        "would not fit its share trains with activation checkpointing)")
     g.add_argument("--ray", nargs="?", const="local", metavar="ADDRESS",
                    help="run each (size, seed) as a Ray task: alone, on a local Ray instance; "
                         "auto, HOST:PORT or ray://HOST:PORT joins a running cluster (needs "

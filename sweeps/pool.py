@@ -23,7 +23,7 @@ from typing import Callable
 import torch
 
 from minigpt.config import GPTConfig
-from minigpt.flops import count_params
+from minigpt.flops import count_params, set_gpu_memory_share
 
 Unit = tuple[str, str, int]  # (condition, size, seed)
 STATUS_EVERY_S = 120  # without progress bars, a status line this often
@@ -55,6 +55,13 @@ def group_cost(group: list[Unit], steps: dict[str, int]) -> float:
 _WORKER: dict = {}  # per worker process: its progress-bar line
 
 
+def gpu_share_of(device: str, workers: int) -> tuple[float, str] | None:
+    """(fraction, device) of the GPU's memory each of `workers` processes on one GPU may use: an
+    even split, so that each unit fits its share or trains with activation checkpointing; None
+    off the GPU."""
+    return (1.0 / workers, device) if torch.device(device).type == "cuda" else None
+
+
 def _die_with_parent(parent: int) -> None:
     """End this worker at once if the main process dies (kill -9, out of memory): its run lock is
     gone then, and a resumed sweep must not find a worker still writing to the folder. Linux's
@@ -77,14 +84,18 @@ def _die_with_parent(parent: int) -> None:
     threading.Thread(target=poll, daemon=True).start()
 
 
-def _worker_init(threads: int, stop_event, slots, bar_lock, parent: int, finished) -> None:
-    """Runs once in each worker process: torch threads, a progress-bar line of its own, and the
-    same stop protocol as the main process (first SIGINT/SIGTERM or the main process's stop
+def _worker_init(threads: int, stop_event, slots, bar_lock, parent: int, finished,
+                 gpu_share: tuple[float, str] | None = None) -> None:
+    """Runs once in each worker process: torch threads, its share of the GPU's memory when the
+    workers share one (minigpt.flops.set_gpu_memory_share), a progress-bar line of its own, and
+    the same stop protocol as the main process (first SIGINT/SIGTERM or the main process's stop
     event: finish the step, checkpoint, stop; a second signal: stop at once)."""
     import signal
     import threading
 
     _die_with_parent(parent)
+    if gpu_share is not None:
+        set_gpu_memory_share(*gpu_share)
 
     from tqdm.auto import tqdm
 
@@ -162,8 +173,10 @@ def run_parallel(cfg, run_dir: Path, device: str, todo: list[Unit], workers: int
     stop_event, slots, bar_lock = ctx.Event(), ctx.Value("i", 0), ctx.RLock()
     finished = ctx.Value("i", 0)
     tqdm.set_lock(bar_lock)  # the bars of all processes draw under one lock
+    gpu_share = gpu_share_of(device, workers)
     pool = ProcessPoolExecutor(max_workers=workers, mp_context=ctx, initializer=_worker_init,
-                               initargs=(threads, stop_event, slots, bar_lock, os.getpid(), finished))
+                               initargs=(threads, stop_event, slots, bar_lock, os.getpid(), finished,
+                                         gpu_share))
     try:
         pending = {pool.submit(_run_group, cfg, g, run_dir, device, progress, len(todo), job): g
                    for g in groups}

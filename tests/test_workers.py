@@ -177,3 +177,30 @@ def test_the_sweep_prints_the_seed_count_table(tmp_path):
     assert sorted(line.split("]")[0] for line in lines) == ["[1/4", "[2/4", "[3/4", "[4/4"], stdout
     assert "| curve | 25k | 50k |" in stdout and "**0/2**" in stdout
     assert json.loads((tmp_path / "run" / "report" / "summary.json").read_text())["curves"]
+
+
+def test_workers_on_one_gpu_each_get_an_even_share_of_its_memory(monkeypatch):
+    """Several workers on one GPU: each sets PyTorch's per-process memory fraction to 1/N of the
+    device it trains on, and then sees only its share as the device's memory, so the runner's
+    checkpointing decision (runner.checkpointing_needed) is made against the share."""
+    import torch
+
+    from minigpt import flops
+    from sweeps.pool import gpu_share_of
+
+    assert gpu_share_of("cpu", 4) is None
+    assert gpu_share_of("cuda:1", 4) == (0.25, "cuda:1")
+    calls = []
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(torch.cuda, "set_per_process_memory_fraction",
+                        lambda fraction, device=None: calls.append((fraction, device)))
+    monkeypatch.setattr(torch.cuda, "get_device_properties",
+                        lambda index: type("Props", (), {"total_memory": 80 * 2**30})())
+    monkeypatch.setitem(flops._GPU_SHARE, "fraction", 1.0)
+    assert flops.memory_bytes("cuda") == 80 * 2**30
+    flops.set_gpu_memory_share(*gpu_share_of("cuda:1", 4))
+    assert calls == [(0.25, "cuda:1")]
+    assert flops.memory_bytes("cuda") == 20 * 2**30
+    for bad in (0, -0.5, 1.5):
+        with pytest.raises(ValueError, match="fraction in \\(0, 1\\]"):
+            flops.set_gpu_memory_share(bad)

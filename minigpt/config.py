@@ -15,6 +15,7 @@ from kernels import ATTENTION_CHOICES, NORM_CHOICES
 
 # name: (n_layer, n_head, n_embd)               non-embedding params
 SIZES: dict[str, tuple[int, int, int]] = {
+    "3k": (1, 1, 16),        # 3,312
     "6k": (2, 1, 16),        # 6,592
     "25k": (2, 2, 32),       # 25,472
     "50k": (4, 2, 32),       # 50,880

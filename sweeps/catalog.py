@@ -8,6 +8,7 @@ made of (SweepConfig, Condition, Stage) live in sweeps.specs; each sweep names t
 that reads its results (sweeps.report).
 
     arithmetic    the default experiment (CPU: a calibrated demo; GPU: the 1M-1B ladder)
+    class         the jump for a lesson: the CPU default at three sizes, about 3 minutes
     tiny          a seconds-long smoke test
     scratchpad    plain answers against a scratchpad, on equal tokens (Nye et al. 2021)
     icl           in-context learning: hidden-rule episodes evaluated k-shot
@@ -24,14 +25,23 @@ from minigpt.config import CPU_LADDER, GPU_LADDER, TrainConfig
 from .specs import Condition, Stage, SweepConfig
 
 
-def arithmetic(device_type: str) -> SweepConfig:
-    """The default experiment: a mixture of addition, multiplication and modular tasks.
+def cpu_train(steps: int, eval_every: int) -> TrainConfig:
+    """The CPU sweeps' training: batch 32 x 64 tokens, a peak rate of 1e-2 at widths up to 32
+    falling as 1/width above (TrainConfig.lr_for), cosine to a tenth after 100 warm-up steps.
+    The rate was calibrated on the arithmetic demo (docs/calibration.md: at the previous 3e-3 a
+    50K model learned 3-digit addition in one seed of three, at 1e-2 in every one)."""
+    return TrainConfig(steps=steps, batch_size=32, seq_len=64, warmup_steps=100,
+                       eval_every=eval_every, lr_base=1e-2, lr_ref_width=32)
 
-    CPU: 3-digit addition from 6K to 200K parameters, three seeds, in about 6.5 minutes on two
-    cores (two runs at a time). Calibrated on seeds 100-105, not on the default seeds
-    (docs/benchmarks.md): trained alone, add3 was learned by no 6K model, by some 25K and 50K
-    models and by every model from 100K on; mixed with add2 at this budget, models from 100K to
-    1M learned it in about half the seeds whatever their size, which made the demo a lottery.
+
+def arithmetic(device_type: str) -> SweepConfig:
+    """The default experiment.
+
+    CPU: 3-digit addition from 3K to 100K parameters, three seeds, 2000 steps of 32 x 64 tokens
+    (docs/calibration.md). Calibrated on seeds 100-109, never on the demo's 0-2, under two CPU
+    kernel paths and thread counts: no 3K model learns (one layer cannot carry), the two largest
+    sizes learn in every seed, and 6K and 25K are the transition. About 6.5 minutes on two cores
+    of an AMD EPYC (two runs at a time); `--plan` estimates it on the machine at hand.
     GPU: the GPU ladder (1M-1B) with three seeds up to 30M; its tasks are a first estimate
     pending GPU calibration, and its budget (1200 steps x 256 x 64 tokens) is what the planner
     (python -m sweeps.run arithmetic --plan, from the rates measured on an H200) fits in 20
@@ -52,10 +62,19 @@ def arithmetic(device_type: str) -> SweepConfig:
             description="GPU ladder on a harder mixture (uncalibrated)")
     return SweepConfig(
         name="arithmetic", task_set="arith-add3", tasks=("add3",),
-        sizes=("6k",) + CPU_LADDER[:4], seeds=(0, 1, 2),
-        train=TrainConfig(steps=1500, batch_size=32, seq_len=64, warmup_steps=100, eval_every=300),
-        eval_size=300, curve_eval_size=100,
-        description="3-digit addition, 6K-200K parameters, three seeds")
+        sizes=("3k", "6k", "25k", "50k", "100k"), seeds=(0, 1, 2),
+        train=cpu_train(2000, eval_every=100), eval_size=300, curve_eval_size=100, stream="fast",
+        description="3-digit addition, 3K-100K parameters, three seeds")
+
+
+def classroom(device_type: str) -> SweepConfig:
+    """`python -m sweeps.run class`: the CPU default's training at three of its sizes (3K, which
+    never learned in calibration; 6K, the transition; 50K, which always did), three seeds, so that
+    the jump shows within a lesson: about 3 minutes on two cores (docs/benchmarks.md). Its report
+    draws a figure for a projector, report/add3_seeds.png: exact match against size, one dot per
+    seed. On a GPU it is the same CPU-sized sweep."""
+    return replace(arithmetic("cpu"), name="class", sizes=("3k", "6k", "50k"),
+                   description="3-digit addition at 3K, 6K and 50K parameters, for a lesson")
 
 
 def tiny(device_type: str) -> SweepConfig:
@@ -69,11 +88,13 @@ def tiny(device_type: str) -> SweepConfig:
 def icl(device_type: str) -> SweepConfig:
     """In-context learning: the ladder trained on hidden-rule episodes, evaluated k-shot.
 
-    The mixture: task recognition (icl-op2: which of + - * hides behind '?') and task learning
+    The mixture: task recognition (icl-op2: which of + - * hides behind '?'), task learning
     ((a*x + b*y) mod 7, 38 training rules), evaluated on training rules (icl-rule7) and on the 10
-    held-out rules (icl-rule7-new, never trained on) at k = 0, 1, 2, 4, 8 shots (icl-op2 drops 8:
-    nine of its 12-token examples do not fit 64 tokens). CPU: calibrated to finish in under 10
-    minutes on two cores (docs/tutorial.md). GPU: a first guess, uncalibrated.
+    held-out rules (icl-rule7-new, never trained on), and, on CPU, in-context associative recall
+    (icl-recall8: a fresh map of 8 letters to digits in every episode, the ability induction heads
+    give; Olsson et al. 2022), all at k = 0, 1, 2, 4, 8 shots (icl-op2 drops 8: nine of its
+    12-token examples do not fit 64 tokens). CPU: 6K-100K, three seeds, sized to finish in under
+    10 minutes on two cores; its figures are in docs/tutorial.md. GPU: a first guess, uncalibrated.
     """
     if device_type == "cuda":
         # Uncalibrated: He et al. 2024 saw held-out-rule ICL with depth and with hundreds of
@@ -86,11 +107,12 @@ def icl(device_type: str) -> SweepConfig:
             eval_size=1000, shots=(0, 1, 2, 4, 8), report="icl",
             description="GPU ladder on hidden-rule episodes, p = 29 (uncalibrated)")
     return SweepConfig(
-        name="icl", task_set="icl-mix", tasks=("icl-op2", "icl-rule7"), eval_only=("icl-rule7-new",),
-        sizes=CPU_LADDER, seeds=(0,),
-        train=TrainConfig(steps=1200, batch_size=32, seq_len=64, warmup_steps=100, eval_every=0),
-        eval_size=300, shots=(0, 1, 2, 4, 8), report="icl",
-        description="CPU ladder on hidden-rule episodes: operator recognition, (a*x+b*y) mod 7")
+        name="icl", task_set="icl-mix", tasks=("icl-op2", "icl-rule7", "icl-recall8"),
+        eval_only=("icl-rule7-new",), sizes=("6k", "25k", "50k", "100k"), seeds=(0, 1, 2),
+        train=cpu_train(1200, eval_every=0), eval_size=300, shots=(0, 1, 2, 4, 8), report="icl",
+        stream="fast",
+        description="CPU sizes 6K-100K on episodes: associative recall, operator recognition, "
+                    "(a*x+b*y) mod 7")
 
 
 def scratchpad(device_type: str) -> SweepConfig:
@@ -118,9 +140,8 @@ def scratchpad(device_type: str) -> SweepConfig:
             description="plain vs scratchpad on add8 and mul3, GPU ladder to 100M (uncalibrated)")
     return SweepConfig(
         name="scratchpad", task_set="scratch-add5", tasks=("add5",),
-        sizes=("25k", "50k", "100k"), seeds=(0, 1),
-        train=TrainConfig(steps=1000, batch_size=32, seq_len=64, warmup_steps=100, eval_every=250),
-        eval_size=200, curve_eval_size=50, conditions=conditions,
+        sizes=("25k", "50k", "100k"), seeds=(0, 1, 2), train=cpu_train(1000, eval_every=250),
+        eval_size=200, curve_eval_size=50, conditions=conditions, stream="fast",
         description="plain vs scratchpad on 5-digit addition, CPU sizes 25k-100k")
 
 
@@ -209,9 +230,9 @@ def instructions_sweep(device_type: str) -> SweepConfig:
     tasks, conditions = instruction_conditions(("add2", "mod13-add"), "sub2", 0.3, replay=0.5,
                                                cot=("add2-scratch",))
     return SweepConfig(
-        name="instructions", task_set="instr-cpu", tasks=tasks, sizes=("50k", "200k", "400k"),
-        seeds=(0,), train=TrainConfig(steps=1000, batch_size=32, seq_len=64, warmup_steps=100),
-        eval_size=50, curve_eval_size=50, conditions=conditions, report="instructions",
+        name="instructions", task_set="instr-cpu", tasks=tasks, sizes=("25k", "100k"),
+        seeds=(0, 1, 2), train=cpu_train(1000, eval_every=0), eval_size=50, curve_eval_size=50,
+        conditions=conditions, report="instructions", stream="fast",
         description="instruction tuning on the CPU ladder: add2 and mod13-add tuned in words, "
                     "sub2 held out")
 
@@ -221,5 +242,5 @@ def instructions(device_type: str) -> SweepConfig:
     return instructions_sweep(device_type)
 
 
-SWEEPS = {"arithmetic": arithmetic, "tiny": tiny, "scratchpad": scratchpad, "icl": icl,
-          "instructions": instructions}
+SWEEPS = {"arithmetic": arithmetic, "class": classroom, "tiny": tiny, "scratchpad": scratchpad,
+          "icl": icl, "instructions": instructions}

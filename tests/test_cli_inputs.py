@@ -38,7 +38,7 @@ CASES = [
     ("sweeps.run", ["tiny", "--tokens", "0"], "at least one step's tokens"),
     ("sweeps.run", ["tiny", "--tokens", "1000", "--batch-size", "0"], "--batch-size must be a positive"),
     ("sweeps.run", ["tiny", "--seeds", "-1"], "non-negative integers"),
-    ("sweeps.run", ["tiny", "--sizes", ""], "valid: 6k, 25k"),
+    ("sweeps.run", ["tiny", "--sizes", ""], "valid: 3k, 6k, 25k"),
     ("sweeps.run", ["tiny", "--shard", "5/9"], "the sweep has only 2 runs"),
     ("sweeps.run", ["tiny", "--device", "meta"], "valid: auto, cpu, cuda, cuda:N"),
     ("sweeps.run", ["tiny", "--batch-size", "3000000"], "more than the"),

@@ -42,7 +42,7 @@ def test_bad_gpt_config(kwargs, message):
 
 
 def test_unknown_size_lists_valid_ones():
-    with pytest.raises(ValueError, match="valid: 6k, 25k, 50k"):
+    with pytest.raises(ValueError, match="valid: 3k, 6k, 25k, 50k"):
         GPTConfig.from_size("2m")
 
 

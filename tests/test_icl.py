@@ -344,7 +344,8 @@ def test_seeds_pool_into_one_count():
 # --- the runner end to end, and --shots on the command line -----------------------------------
 
 def test_icl_sweep_end_to_end_rows(tmp_path):
-    cfg = replace(SWEEPS["icl"]("cpu"), sizes=("25k",), eval_size=40, curve_eval_size=10,
+    cfg = replace(SWEEPS["icl"]("cpu"), sizes=("25k",), seeds=(0,), eval_size=40,
+                  curve_eval_size=10,
                   tasks=("icl-op1", "icl-rule7"), shots=(0, 2, 8),
                   train=TrainConfig(steps=4, batch_size=4, seq_len=64, warmup_steps=1))
     rows = run_sweep(cfg, tmp_path / "run", "cpu", progress=False, log=lambda m: None)

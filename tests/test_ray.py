@@ -205,12 +205,13 @@ def test_a_cluster_too_small_for_a_unit_is_refused():
     from sweeps.catalog import SWEEPS
     from sweeps.ray_cluster import check_resources
 
-    cfg = SWEEPS["arithmetic"]("cpu")  # 6k ... 200k: 200k needs the most
+    cfg = SWEEPS["arithmetic"]("cpu")  # 3k ... 100k: 100k needs the most
+    assert cfg.sizes[-1] == "100k"
     t = cfg.train
-    need = estimate_run(GPTConfig.from_size("200k", block_size=t.seq_len), t.steps, t.batch_size,
+    need = estimate_run(GPTConfig.from_size("100k", block_size=t.seq_len), t.steps, t.batch_size,
                         t.seq_len, "cpu")["bytes"]
     check_resources(_cluster(memory=need), cfg, "cpu", threads=2)  # just enough on node a
-    with pytest.raises(ValueError, match="size 200k needs an estimated .* lower --batch-size"):
+    with pytest.raises(ValueError, match="size 100k needs an estimated .* lower --batch-size"):
         check_resources(_cluster(memory=need - 1), cfg, "cpu", threads=1)
     with pytest.raises(ValueError, match="each run asks for 3 CPUs .* the largest node .* has 2"):
         check_resources(_cluster(), cfg, "cpu", threads=3)

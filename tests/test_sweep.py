@@ -108,7 +108,7 @@ def test_killed_sweep_resumes_to_the_same_rows(tiny_run, tmp_path, kill):
 
 @pytest.mark.parametrize("args, message", [
     (["nosuch"], ("invalid choice: 'nosuch'", "arithmetic", "tiny")),
-    (["tiny", "--sizes", "25k,7m"], "unknown size 7m; valid: 6k, 25k, 50k"),
+    (["tiny", "--sizes", "25k,7m"], "unknown size 7m; valid: 3k, 6k, 25k, 50k"),
     (["tiny", "--tasks", "add2,div3"], "unknown task 'div3'"),
     (["tiny", "--frobnicate"], "unrecognized arguments: --frobnicate"),
     (["tiny", "--seeds", "a,b"], "expected comma-separated non-negative integers"),

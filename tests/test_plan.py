@@ -202,8 +202,9 @@ def test_cpu_plan_simulates_largest_groups_first():
     order, largest first, on whichever worker is free first after its 2 s start. The sweep's own
     order would give 20 s, half the sum 14.75 s; the schedule gives 2 + max(10.5 + 1.5,
     6 + 6 + 1.5) = 15.5 s."""
-    cfg = replace(SWEEPS["arithmetic"]("cpu"), sizes=("25k", "100k", "200k"), seeds=(0, 1),
-                  multi_seed_max_params=1.5e5)
+    cfg = SWEEPS["arithmetic"]("cpu")
+    cfg = replace(cfg, sizes=("25k", "100k", "200k"), seeds=(0, 1), multi_seed_max_params=1.5e5,
+                  train=replace(cfg.train, steps=1500))
     step = {"25k": 0.001, "100k": 0.004, "200k": 0.007}
     measure = _measure(lambda size: CpuTiming(0, step[size], step[size], 0, 0, 0), start_s=2.0)
     plan = build_plan(cfg, CPU, workers=2, threads=1, cpu_measure=measure)

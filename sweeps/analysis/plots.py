@@ -204,7 +204,7 @@ def seeds_figure(label: str, curve: dict):
         ax.axhline(100 * m["chance"], color="grey", ls="--", lw=1.5)
     ax.scatter([], [], s=160, lw=2, color=_COLOURS[0], label="a seed that learned")
     ax.scatter([], [], s=160, lw=2, color="white", edgecolors=_COLOURS[0], label="one that did not")
-    ax.legend(fontsize=14, loc="upper left")
+    ax.legend(fontsize=14, loc="lower right")  # where an emergence plot is usually empty
     ax.set_xscale("log")
     ax.set_xticks([p["params"] for p in ps], [p["size"] for p in ps])
     ax.xaxis.set_minor_formatter(NullFormatter())

@@ -176,3 +176,16 @@ def test_the_unpaired_fallback_keeps_the_familywise_error_over_sizes():
         judge(diffs, 0.05, None)
         named += any(d["verdict"] != "no clear difference" for d in diffs)
     assert named / reps <= 0.05 + 2 * math.sqrt(0.05 * 0.95 / reps)
+
+
+def test_no_scale_ratio_unless_both_curves_are_emergent():
+    """Both conditions clearly above chance at the smallest size ('present_at_smallest'): the
+    smallest size only bounds each scale from above, so no ratio is given, and the note names the
+    verdicts (the scratchpad sweep once printed 'ratio 1' for two such curves)."""
+    shift = compare(_counts_rows([0.3, 0.9, 0.95, 0.97], [0.5, 0.9, 0.95, 0.97]))["scale_shift"]
+    assert shift["ratio"] is None and shift["range"] is None
+    assert shift["note"] == ("no ratio: treatment is 'present_at_smallest'; "
+                             "reference is 'present_at_smallest'")
+    emergent = compare(_counts_rows([0, 0.9, 0.95, 0.97], [0.5, 0.9, 0.95, 0.97]))["scale_shift"]
+    assert emergent["ratio"] is None
+    assert emergent["note"] == "no ratio: reference is 'present_at_smallest'"

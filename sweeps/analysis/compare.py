@@ -155,10 +155,12 @@ def scale_shift(a_pts: list[Point], b_pts: list[Point], res_a: dict, res_b: dict
     different ladders (two model families) are independent samples and redrawn independently."""
     out = {"ratio": None, "range": None, "range_kind": None, "note": None}
     ea, eb = res_a.get("emergent_params"), res_b.get("emergent_params")
-    if not ea or not eb:
+    # a scale only where a curve is emergent: 'present_at_smallest' names the smallest size, an
+    # upper bound on the scale, and a ratio of bounds would read as a measured shift
+    if not (ea and eb and res_a.get("verdict") == res_b.get("verdict") == "emergent"):
         out["note"] = "no ratio: " + "; ".join(
             f"{n} is '{r['verdict']}'" for n, r in (("treatment", res_a), ("reference", res_b))
-            if not r.get("emergent_params"))
+            if not r.get("emergent_params") or r.get("verdict") != "emergent")
         return out
     out["ratio"] = ea / eb
     if res_a["chance"] is None or res_b["chance"] is None:

@@ -147,7 +147,9 @@ def test_a_killed_worker_is_retried_and_its_unit_recorded_once(tmp_path, local_r
 
 
 @needs_ray
-def test_a_stopped_driver_resumes_without_ray(tmp_path, local_ray, driver, capsys):
+def test_a_stopped_driver_resumes_without_ray(tmp_path, local_ray, driver, capfd):
+    """The resumed unit may train in this process or in a worker process (the run keeps the
+    thread split it began with), so its lines are read at the file-descriptor level."""
     out = tmp_path / "run"
     flags = [*TINY, "--steps", "200", "--out", str(out)]
 
@@ -158,7 +160,7 @@ def test_a_stopped_driver_resumes_without_ray(tmp_path, local_ray, driver, capsy
     # 25k and 50k train side by side; once one has its rows and the other a checkpoint, Ctrl-C
     _after(one_done_one_checkpointed, lambda: os.kill(os.getpid(), signal.SIGINT))
     assert driver([*flags, "--ray"]) == 130
-    assert "interrupted; finished runs are saved" in capsys.readouterr().err
+    assert "interrupted; finished runs are saved" in capfd.readouterr().err
     (finished,) = {r["size"] for r in read_jsonl(out / "results.jsonl")}
     stopped = ({"25k", "50k"} - {finished}).pop()
     step = torch.load(out / "ckpt" / f"default-{stopped}-s0.pt", weights_only=False)["step"]
@@ -166,7 +168,7 @@ def test_a_stopped_driver_resumes_without_ray(tmp_path, local_ray, driver, capsy
     STOP_REQUESTED.clear()
     assert driver(flags) == 0  # the local runner, from the checkpoint
     assert f"resuming default-{stopped}-s0 from its checkpoint at step {step}" in \
-        capsys.readouterr().out
+        capfd.readouterr().out
     keys = _one_row_per_key(out)
     assert {k[2] for k in keys} == {"25k", "50k"} and len(keys) == 4
     assert not list((out / "ckpt").glob("*.pt"))

@@ -151,18 +151,20 @@ def test_a_stopped_driver_resumes_without_ray(tmp_path, local_ray, driver, capfd
     """The resumed unit may train in this process or in a worker process (the run keeps the
     thread split it began with), so its lines are read at the file-descriptor level."""
     out = tmp_path / "run"
-    flags = [*TINY, "--steps", "600", "--out", str(out)]  # still training when the stop lands
+    # 400k takes several times as long as 25k, so it is still training when the stop lands (two
+    # sizes of equal speed can both finish between the condition being seen and the stop)
+    flags = [*TINY, "--sizes", "25k,400k", "--steps", "600", "--out", str(out)]
 
     def one_done_one_checkpointed():
         sizes = {r["size"] for r in read_jsonl(out / "results.jsonl")}
-        return len(sizes) == 1 and (out / "ckpt" / f"default-{({'25k', '50k'} - sizes).pop()}"
+        return len(sizes) == 1 and (out / "ckpt" / f"default-{({'25k', '400k'} - sizes).pop()}"
                                                     "-s0.pt").exists()
-    # 25k and 50k train side by side; once one has its rows and the other a checkpoint, Ctrl-C
+    # 25k and 400k train side by side; once one has its rows and the other a checkpoint, Ctrl-C
     _after(one_done_one_checkpointed, lambda: os.kill(os.getpid(), signal.SIGINT))
     assert driver([*flags, "--ray"]) == 130
     assert "interrupted; finished runs are saved" in capfd.readouterr().err
     (finished,) = {r["size"] for r in read_jsonl(out / "results.jsonl")}
-    stopped = ({"25k", "50k"} - {finished}).pop()
+    stopped = ({"25k", "400k"} - {finished}).pop()
     step = torch.load(out / "ckpt" / f"default-{stopped}-s0.pt", weights_only=False)["step"]
     assert 0 < step < 600
     STOP_REQUESTED.clear()
@@ -170,7 +172,7 @@ def test_a_stopped_driver_resumes_without_ray(tmp_path, local_ray, driver, capfd
     assert f"resuming default-{stopped}-s0 from its checkpoint at step {step}" in \
         capfd.readouterr().out
     keys = _one_row_per_key(out)
-    assert {k[2] for k in keys} == {"25k", "50k"} and len(keys) == 4
+    assert {k[2] for k in keys} == {"25k", "400k"} and len(keys) == 4
     assert not list((out / "ckpt").glob("*.pt"))
 
 

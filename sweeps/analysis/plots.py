@@ -69,11 +69,14 @@ def _draw(ax, m: dict, axis: str, colour: str, label: str) -> list[str]:
 def plot_ability(ability: str, curves: dict[str, dict], out: Path) -> Path | None:
     """One figure for an ability: columns = metrics with data, rows = params (and FLOPs where any
     curve has FLOPs), one colour per condition. `curves` maps a label to an analysis curve."""
-    fig = ability_figure(ability, curves)
+    return _save(ability_figure(ability, curves), out / f"{safe_name(ability)}_scale.png", 90)
+
+
+def _save(fig, path: Path, dpi: int) -> Path | None:
+    """Write and close `fig` (None: nothing to draw, nothing written)."""
     if fig is None:
         return None
-    path = out / f"{safe_name(ability)}_scale.png"
-    fig.savefig(path, dpi=90)
+    fig.savefig(path, dpi=dpi)
     plt.close(fig)
     return path
 
@@ -166,21 +169,12 @@ def plot_training(label: str, curves: list[dict], size_order: list[str], out: Pa
         ax.grid(alpha=0.3, lw=0.5)
     axes[0, -1].legend(title="size", fontsize=8, loc="best")
     fig.tight_layout()
-    path = out / f"{safe_name(label)}_training.png"
-    fig.savefig(path, dpi=90)
-    plt.close(fig)
-    return path
+    return _save(fig, out / f"{safe_name(label)}_training.png", 90)
 
 
 def plot_seeds(label: str, curve: dict, out: Path) -> Path | None:
     """`{label}_seeds.png` (seeds_figure); None when the curve has no exact match to show."""
-    fig = seeds_figure(label, curve)
-    if fig is None:
-        return None
-    path = out / f"{safe_name(label)}_seeds.png"
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
-    return path
+    return _save(seeds_figure(label, curve), out / f"{safe_name(label)}_seeds.png", 100)
 
 
 def seeds_figure(label: str, curve: dict):
